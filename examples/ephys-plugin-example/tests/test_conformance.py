@@ -1,0 +1,3 @@
+from ephys_core.testing import conformance_tests
+
+test_conformance = conformance_tests(distribution="ephys-plugin-example")
