@@ -19,8 +19,15 @@ from pathlib import Path
 __all__ = ["preflight"]
 
 
+class _Unknown(Exception):
+    """The module's presence cannot be decided without importing something."""
+
+
 def _find_spec(module: str) -> ModuleSpec | None:
-    """Locate ``module`` without importing it or any of its parent packages."""
+    """Locate ``module`` without importing it or any of its parent packages.
+
+    Raises :class:`_Unknown` when that is impossible (namespace packages, exotic finders).
+    """
     if module in sys.modules:
         return getattr(sys.modules[module], "__spec__", None) or ModuleSpec(module, None)
     head, *rest = module.split(".")
@@ -36,7 +43,10 @@ def _find_spec(module: str) -> ModuleSpec | None:
         if prefix in sys.modules:
             spec = getattr(sys.modules[prefix], "__spec__", None)
             continue
-        spec = PathFinder.find_spec(prefix, list(spec.submodule_search_locations))
+        try:
+            spec = PathFinder.find_spec(prefix, list(spec.submodule_search_locations))
+        except (ImportError, KeyError, ValueError, AttributeError) as err:
+            raise _Unknown(prefix) from err
     return spec
 
 
@@ -98,7 +108,10 @@ def preflight(target: str) -> str | None:
     """Return why ``"module:attr"`` certainly cannot load, or ``None`` if nothing is seen wrong."""
     module, _, attr = target.partition(":")
     module = module.strip()
-    spec = _find_spec(module)
+    try:
+        spec = _find_spec(module)
+    except _Unknown:
+        return None
     if spec is None:
         return f"ModuleNotFoundError: No module named {module!r}"
     origin = spec.origin
@@ -108,7 +121,13 @@ def preflight(target: str) -> str | None:
     if isinstance(tree, str):
         return tree
     for name in _required_imports(tree):
-        if name not in sys.builtin_module_names and _find_spec(name) is None:
+        if name in sys.builtin_module_names or name in sys.stdlib_module_names:
+            continue
+        try:
+            found = _find_spec(name) is not None
+        except _Unknown:
+            found = True
+        if not found:
             return f"ModuleNotFoundError: {module} imports {name!r}, which is not installed"
     first = attr.strip().split(".")[0]
     if first:

@@ -86,14 +86,16 @@ class Model(Protocol):
         ----------
         inputs
             What the paired dataset yields as inputs: a tensor, usually ``(B, C, T)`` token ids
-            or signals, or a tuple whose first element is that tensor (the *primary input*)
-            followed by side information (conditions, positions, sensor types).
+            or signals, or a mapping whose first entry (``"x"``) is that tensor (the *primary
+            input*) followed by side information: ``"condition"`` ``(B, T)`` labels,
+            ``"subject"`` ``(B,)`` indices, ``"pos"`` ``(B, C, 2)`` positions,
+            ``"ch_type"`` ``(B, C)`` sensor types, ``"mask"`` ``(B, C)`` channel presence.
 
         Returns
         -------
         Any
-            A tensor, usually logits ``(B, C, T, V)`` or signals ``(B, C, T)``, or a tuple
-            whose first element is that tensor (the *primary output*).
+            A tensor, usually logits ``(B, C, T, V)`` or signals ``(B, C, T)`` (the *primary
+            output*), or a tuple or mapping whose first entry (or ``"logits"``) is that tensor.
         """
         ...
 

@@ -47,7 +47,11 @@ def build(component: type, workdir: Path | None = None, *, seed: int = 0) -> Any
 
 
 def primary(value: Any) -> Any:
-    """The primary tensor of a model input or output (first element, ``logits``, ...)."""
+    """The primary tensor of a model input or output.
+
+    That is the value itself for a tensor, the first element of a tuple or list, and for a
+    mapping its ``logits`` entry if present, else its first entry.
+    """
     if isinstance(value, tuple | list):
         return primary(value[0])
     if isinstance(value, dict):

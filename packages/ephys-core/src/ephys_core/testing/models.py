@@ -25,6 +25,9 @@ def _forward(model: Any, inputs: Any) -> Any:
 def _replace_primary(inputs: Any, new: Any) -> Any:
     if isinstance(inputs, tuple | list):
         return type(inputs)([_replace_primary(inputs[0], new), *inputs[1:]])
+    if isinstance(inputs, dict):
+        first = next(iter(inputs))
+        return {**inputs, first: _replace_primary(inputs[first], new)}
     return new
 
 

@@ -1,0 +1,1 @@
+"""Preprocessing stages, registered under the ``ephys.preprocessing`` entry-point group."""

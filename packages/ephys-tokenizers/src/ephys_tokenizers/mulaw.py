@@ -1,0 +1,59 @@
+"""The mu-law companding codec (ITU-T G.711), for numpy arrays and torch tensors.
+
+``encode`` maps amplitudes in ``[-1, 1]`` to integer codes ``0 .. mu`` (``mu + 1`` levels; the
+default ``mu = 255`` gives 256 codes with 0.0 at code 128) and ``decode`` maps codes back to the
+centre of their bin. Inputs outside ``[-1, 1]`` are clipped; callers divide by an amplitude
+scale first and keep that scale to return to physical units
+(:class:`ephys_tokenizers.MuLawTokenizer` and the ``mulaw`` preprocessing stage both do).
+
+Both functions accept numpy arrays or torch tensors and return the same kind; torch is never
+imported by this module.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = ["code_dtype", "decode", "encode"]
+
+
+def _is_torch(x: Any) -> bool:
+    return type(x).__module__.startswith("torch")
+
+
+def code_dtype(mu: int) -> np.dtype:
+    """The smallest unsigned numpy dtype holding codes ``0 .. mu``."""
+    return np.min_scalar_type(mu)
+
+
+def encode(x: Any, mu: int = 255) -> Any:
+    """Compress ``x`` (amplitudes nominally in ``[-1, 1]``) to integer codes in ``[0, mu]``.
+
+    Returns int64 tensors for torch input and the smallest unsigned dtype for numpy input.
+    """
+    if mu < 1:
+        raise ValueError(f"Invalid value for 'mu'. Expected an integer >= 1; got {mu!r}.")
+    log1p_mu = math.log1p(mu)
+    if _is_torch(x):
+        import torch
+
+        x = torch.clamp(x.float(), -1.0, 1.0)
+        y = torch.sign(x) * torch.log1p(mu * torch.abs(x)) / log1p_mu
+        return torch.round((y + 1) / 2 * mu).long()
+    x = np.clip(np.asarray(x, dtype=np.float64), -1.0, 1.0)
+    y = np.sign(x) * np.log1p(mu * np.abs(x)) / log1p_mu
+    return np.rint((y + 1) / 2 * mu).astype(code_dtype(mu))
+
+
+def decode(codes: Any, mu: int = 255) -> Any:
+    """Expand integer codes in ``[0, mu]`` back to amplitudes in ``[-1, 1]`` (float32)."""
+    if _is_torch(codes):
+        import torch
+
+        y = codes.float() / mu * 2 - 1
+        return torch.sign(y) * torch.expm1(torch.abs(y) * math.log1p(mu)) / mu
+    y = np.asarray(codes, dtype=np.float64) / mu * 2 - 1
+    return (np.sign(y) * np.expm1(np.abs(y) * math.log1p(mu)) / mu).astype(np.float32)
