@@ -1,1 +1,1 @@
-"""sources"""
+"""Data-set discovery, registered under the ``ephys.sources`` entry-point group."""

@@ -1,0 +1,92 @@
+"""The sessions of one or more prepared dataset roots, as one collection."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ephys_core.errors import ConfigError
+from ephys_data.format import PreparedDataset, Session
+
+__all__ = ["Catalog", "SessionEntry"]
+
+
+@dataclass(frozen=True)
+class SessionEntry:
+    """One session of the catalog.
+
+    Attributes
+    ----------
+    key
+        Unique identifier ``<dataset>/<session name>``.
+    dataset
+        Label of the root it comes from (its ``dataset`` field, or the root folder name).
+    subject
+        Subject identifier, unique across data sets (``<dataset>/<subject>``); sessions
+        without one count as their own subject.
+    session
+        The opened session.
+    """
+
+    key: str
+    dataset: str
+    subject: str
+    session: Session
+
+
+class Catalog:
+    """All sessions of the given prepared roots.
+
+    Parameters
+    ----------
+    roots
+        Prepared dataset folders (written by ``ephys preprocess``).
+
+    Raises
+    ------
+    ConfigError
+        If a root is not a prepared dataset, roots disagree on the sampling frequency or on
+        whether they hold codes or signals, or there are no sessions.
+    """
+
+    def __init__(self, roots: Sequence[str | Path]) -> None:
+        if not roots:
+            raise ConfigError("roots: give at least one prepared dataset folder")
+        self.entries: list[SessionEntry] = []
+        labels_seen: dict[str, int] = {}
+        for root in roots:
+            dataset = PreparedDataset(root)
+            fallback = Path(root).name
+            for session in dataset.sessions():
+                label = session.meta.get("dataset") or fallback
+                labels_seen[label] = labels_seen.get(label, 0)
+                subject = session.meta.get("subject") or f"session:{session.name}"
+                self.entries.append(
+                    SessionEntry(f"{label}/{session.name}", label, f"{label}/{subject}", session)
+                )
+        if not self.entries:
+            raise ConfigError(f"roots: no sessions in {[str(r) for r in roots]}")
+        keys = [e.key for e in self.entries]
+        if len(set(keys)) != len(keys):
+            dupes = sorted({k for k in keys if keys.count(k) > 1})
+            raise ConfigError(f"roots: the same session appears twice: {dupes[:5]}")
+        rates = {e.session.sfreq for e in self.entries}
+        if len(rates) > 1:
+            raise ConfigError(
+                f"roots: sessions have different sampling frequencies {sorted(rates)} Hz; "
+                "resample them to one rate when preprocessing"
+            )
+        kinds = {np.issubdtype(np.dtype(e.session.meta["dtype"]), np.integer)
+                 for e in self.entries}
+        if len(kinds) > 1:
+            raise ConfigError("roots: some datasets hold mu-law codes and others signals")
+        self.sfreq = rates.pop()
+        self.is_codes = kinds.pop()
+
+    @property
+    def datasets(self) -> list[str]:
+        """Data-set labels, in order of appearance."""
+        return list(dict.fromkeys(e.dataset for e in self.entries))

@@ -1,0 +1,173 @@
+"""Data loading for training: the dataset component, loaders, and exact resumption.
+
+The training loader draws a fresh permutation per epoch from ``(seed, epoch)``, shards it across
+distributed ranks itself, and is *stateful*: the checkpoint stores how many batches of the
+current epoch were trained, and a resumed run skips exactly those, so the data order continues
+as if training had never stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sized
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from ephys_core.config import DataSection
+
+__all__ = ["EphysDataModule", "EpochSampler", "ResumableLoader"]
+
+
+def _rank_world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+class EpochSampler(Sampler[int]):
+    """A per-epoch permutation (or the natural order), sharded by rank, that can skip ahead.
+
+    Parameters
+    ----------
+    n
+        Dataset length.
+    shuffle
+        Permute per epoch (seeded by ``seed`` and the epoch).
+    seed
+        Base seed.
+    """
+
+    def __init__(self, n: int, shuffle: bool, seed: int) -> None:
+        self.n, self.shuffle, self.seed = n, shuffle, seed
+        self.epoch = 0
+        self._skip = 0
+        self._skip_epoch = -1
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning at the start of every epoch."""
+        self.epoch = epoch
+
+    def skip(self, epoch: int, samples: int) -> None:
+        """When ``epoch`` is next iterated, start after ``samples`` of this rank's samples."""
+        self.epoch, self._skip_epoch, self._skip = epoch, epoch, samples
+
+    def _order(self) -> list[int]:
+        if self.shuffle:
+            gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            order = torch.randperm(self.n, generator=gen).tolist()
+        else:
+            order = list(range(self.n))
+        rank, world = _rank_world()
+        if world > 1:
+            order += order[: (-len(order)) % world]  # pad so every rank gets as many
+            order = order[rank::world]
+        return order
+
+    def __iter__(self) -> Iterator[int]:
+        order = self._order()
+        skip = self._skip if self.epoch == self._skip_epoch else 0
+        self._skip, self._skip_epoch = 0, -1
+        return iter(order[skip:])
+
+    def __len__(self) -> int:
+        _, world = _rank_world()
+        return -(-self.n // world)
+
+
+class ResumableLoader(DataLoader):
+    """A DataLoader whose position within an epoch is saved in checkpoints.
+
+    Parameters
+    ----------
+    dataset
+        Map-style dataset.
+    progress
+        Returns ``(epoch, batches trained in that epoch)`` from the trainer when a checkpoint
+        is written.
+    seed, shuffle
+        Passed to :class:`EpochSampler`.
+    **kwargs
+        DataLoader arguments (batch size, workers, collate function, ...).
+    """
+
+    def __init__(
+        self,
+        dataset: Sized,
+        *,
+        progress: Callable[[], tuple[int, int]],
+        seed: int,
+        shuffle: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        self.epoch_sampler = EpochSampler(len(dataset), shuffle, seed)
+        super().__init__(dataset, sampler=self.epoch_sampler, **kwargs)  # type: ignore[arg-type]
+        self._progress = progress
+
+    def state_dict(self) -> dict[str, int]:
+        """Epoch and batches already trained in it."""
+        epoch, batches = self._progress()
+        return {"epoch": epoch, "batches": batches}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Resume after ``state["batches"]`` batches of ``state["epoch"]``."""
+        self.epoch_sampler.skip(state["epoch"], state["batches"] * (self.batch_size or 1))
+
+
+class EphysDataModule(pl.LightningDataModule):
+    """Train/val/test loaders over a dataset component.
+
+    Parameters
+    ----------
+    builder
+        The dataset component (``ephys.datasets``) instance.
+    section
+        The run configuration's ``data`` section.
+    seed
+        Seed of the shuffling.
+    """
+
+    def __init__(self, builder: Any, section: DataSection, seed: int) -> None:
+        super().__init__()
+        self.builder, self.section, self.seed = builder, section, seed
+        self.batch_size = section.batch_size  # tuned in place by the batch-size finder
+
+    def _kwargs(self) -> dict[str, Any]:
+        s = self.section
+        pin = s.pin_memory if s.pin_memory is not None else torch.cuda.is_available()
+        kwargs: dict[str, Any] = {"num_workers": s.num_workers, "pin_memory": pin}
+        if s.num_workers > 0:
+            kwargs["persistent_workers"] = s.persistent_workers
+            if s.prefetch_factor is not None:
+                kwargs["prefetch_factor"] = s.prefetch_factor
+        return kwargs
+
+    def _progress(self) -> tuple[int, int]:
+        trainer = self.trainer
+        if trainer is None:
+            return 0, 0
+        loop = trainer.fit_loop
+        return loop.epoch_progress.current.processed, loop.epoch_loop.batch_progress.current.ready
+
+    def train_dataloader(self) -> DataLoader:
+        collate = None
+        if self.section.mixup is not None and hasattr(self.builder, "collate_fn"):
+            collate = self.builder.collate_fn(self.section.mixup)
+        return ResumableLoader(
+            self.builder.build("train"), progress=self._progress, seed=self.seed,
+            batch_size=self.batch_size, drop_last=self.section.drop_last, collate_fn=collate,
+            **self._kwargs(),
+        )
+
+    def _eval_loader(self, split: str) -> DataLoader | list:
+        dataset = self.builder.build(split)
+        if len(dataset) == 0:
+            return []
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=False, **self._kwargs())
+
+    def val_dataloader(self) -> DataLoader | list:
+        return self._eval_loader("val")
+
+    def test_dataloader(self) -> DataLoader | list:
+        return self._eval_loader("test")
