@@ -115,7 +115,7 @@ def test_labels_and_subjects_travel_beside_the_signal(signals):
     assert inputs["x"].shape == (8, 50) and inputs["condition"].shape == (50,)
     assert targets.shape == (8, 50)  # labels never enter the signal rows
     assert set(np.unique(inputs["condition"])) <= {0, 1, 2}
-    assert builder.data_spec()["n_conditions"] == 3 and builder.data_spec()["n_subjects"] == 5
+    assert builder.data_spec()["n_conditions"] == 2 and builder.data_spec()["n_subjects"] == 5
 
 
 def test_augmentations_apply_to_training_only(signals):

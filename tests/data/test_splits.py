@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
+
 import pytest
 
 from ephys_core.errors import ConfigError
@@ -61,3 +63,21 @@ def test_invalid_configurations():
         SplitConfig(val=0.5, test=0.5)
     with pytest.raises(ValueError, match="needs `holdout`"):
         SplitConfig(strategy="dataset")
+
+
+def test_time_split_cuts_each_session_in_order(tmp_path):
+    from ephys_core.registry import get_registry
+    from ephys_data.synthetic import write_example_dataset
+
+    root = write_example_dataset(tmp_path / "p", n_subjects=1, seconds=10)
+    builder = get_registry("datasets").create("continuous_next_step", {
+        "roots": [str(root)], "window_seconds": 0.5,
+        "split": {"strategy": "time", "val": 0.2, "test": 0.2}})
+    spans = {s: [e.span for e in builder.splits[s]] for s in ("train", "val", "test")}
+    assert spans == {"train": [(0, 600)], "val": [(600, 800)], "test": [(800, 1000)]}
+    val = builder.build("val")
+    first, last = val.window(0)[0], val.window(len(val) - 1)[0]
+    data = builder.catalog.entries[0].session.data
+    np.testing.assert_array_equal(first, data[:, 600:651])
+    assert 600 + int(val.index.start[-1]) + 51 <= 800  # windows stay inside their part
+    assert builder.data_spec()["leaking_subjects"] == {}

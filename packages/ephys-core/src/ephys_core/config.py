@@ -156,7 +156,9 @@ class SWASection(Section):
     """Stochastic weight averaging (Izmailov et al., 2018)."""
 
     lrs: float = Field(1e-2, gt=0, description="SWA learning rate.")
-    epoch_start: float = Field(0.8, gt=0, description="Epoch (or fraction of training) to start.")
+    epoch_start: int | float = Field(
+        0.8, gt=0, description="Epoch to start at (an integer), or a fraction of max_epochs."
+    )
 
 
 class FreeRunningSection(Section):

@@ -179,6 +179,9 @@ class EvaluationContext:
         scaling needed to return to physical units, ...).
     config
         The run configuration, if any.
+    builder
+        The dataset component that built ``datasets`` (for raw segments longer than a
+        training window, and for turning tokens back into signals).
     """
 
     model: Any
@@ -188,6 +191,7 @@ class EvaluationContext:
     loss: Any = None
     data_spec: Mapping[str, Any] = field(default_factory=dict)
     config: Any = None
+    builder: Any = None
 
 
 class Evaluator(Protocol):

@@ -35,7 +35,7 @@ from ephys_core.errors import EphysError
 if TYPE_CHECKING:
     import mne
 
-__all__ = ["Recording", "RecordingError", "to_physical"]
+__all__ = ["Recording", "RecordingError", "annotations_from_raw", "to_physical"]
 
 # FIFF unit codes (mne.io.constants.FIFF.FIFF_UNIT_*) to readable names
 _UNITS = {112: "T", 201: "T/m", 107: "V", 0: "", -1: "", 1: "", 109: "K", 202: "T/m"}
@@ -117,8 +117,9 @@ class Recording:
 
     @classmethod
     def from_raw(cls, raw: mne.io.BaseRaw, name: str, **fields: Any) -> Recording:
-        """An MNE-backed recording; metadata is read from ``raw.info``."""
-        return cls(name=name, raw=raw, **_metadata_from_raw(raw), **fields)
+        """An MNE-backed recording; metadata is read from ``raw.info`` (and annotations from
+        ``raw.annotations``) unless given in ``fields``."""
+        return cls(name=name, raw=raw, **{**_metadata_from_raw(raw), **fields})
 
     @classmethod
     def from_array(
@@ -197,8 +198,11 @@ class Recording:
         return dataclasses.replace(self, **changes)
 
     def with_raw(self, raw: mne.io.BaseRaw, **changes: Any) -> Recording:
-        """A copy backed by another MNE object, with metadata re-read from it."""
-        return dataclasses.replace(self, raw=raw, data=None, **_metadata_from_raw(raw), **changes)
+        """A copy backed by another MNE object, with metadata (and annotations) re-read from it;
+        ``changes`` take precedence."""
+        return dataclasses.replace(
+            self, raw=raw, data=None, **{**_metadata_from_raw(raw), **changes}
+        )
 
     def with_data(self, data: np.ndarray, **changes: Any) -> Recording:
         """A copy backed by an array (the MNE object, if any, is dropped)."""
@@ -251,7 +255,28 @@ def _metadata_from_raw(raw: mne.io.BaseRaw) -> dict[str, Any]:
         "ori_3d": ori if has_pos and np.abs(ori).sum() > 0 else None,
         "pos_2d": layout_2d(raw) if has_pos else None,
         "bads": tuple(info["bads"]),
+        "annotations": annotations_from_raw(raw),
     }
+
+
+def annotations_from_raw(raw: mne.io.BaseRaw) -> tuple[dict[str, Any], ...]:
+    """``raw.annotations`` as :attr:`Recording.annotations` entries.
+
+    Onsets are in seconds from the first sample of ``raw`` (MNE counts them from the
+    measurement start, which differs when the recording does not begin at sample 0).
+    """
+    annotations = raw.annotations
+    if len(annotations) == 0:
+        return ()
+    # the same conversion as MNE's own, with or without a measurement date
+    onsets = np.asarray(annotations.onset, dtype=np.float64) - float(raw.first_time)
+    return tuple(
+        {"onset": round(float(onset), 9), "duration": round(float(duration), 9),
+         "description": str(description)}
+        for onset, duration, description in zip(
+            onsets, annotations.duration, annotations.description, strict=True
+        )
+    )
 
 
 def layout_2d(raw: mne.io.BaseRaw) -> np.ndarray | None:

@@ -11,6 +11,21 @@ train_app = typer.Typer(add_completion=False)
 test_app = typer.Typer(add_completion=False)
 export_app = typer.Typer(add_completion=False)
 
+def quiet_lightning() -> None:
+    """Keep Lightning's banners and tips off the terminal unless ``-vv`` asks for debug output.
+
+    ephys reports progress and results itself; Lightning's start-up lines ("GPU available",
+    product tips) and a known deprecation warning of its pytree helper only add noise.
+    """
+    import logging
+    import warnings
+
+    if logging.getLogger("ephys").getEffectiveLevel() > logging.DEBUG:
+        for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+
+
 Overrides = Annotated[
     list[str] | None,
     typer.Option("--override", "-o", help="Dotted KEY=VALUE override. Repeatable."),
@@ -37,6 +52,7 @@ def train_command(
     from ephys_core.config import load_config
     from ephys_models.training import train
 
+    quiet_lightning()
     result = train(load_config(config, override or ()), resume=resume, overwrite=overwrite)
     shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(result.metrics.items())
                       if k.startswith(("val/", "train/loss_epoch")))
@@ -60,14 +76,15 @@ def test_command(
     from ephys_core.cli.render import table
     from ephys_core.config import load_config
     from ephys_core.errors import ConfigError
-    from ephys_models.training import test
+    from ephys_models.training import run_test
 
+    quiet_lightning()
     run = load_config(config, override or ()) if config is not None else None
     if ckpt is None:
         if run is None:
             raise ConfigError("give a run configuration or --ckpt")
         ckpt = find_checkpoint(run.run_dir)
-    metrics = test(ckpt, run)
+    metrics = run_test(ckpt, run)
     table(f"test metrics ({ckpt})", ["metric", "value"],
           [(k, f"{v:.5g}") for k, v in sorted(metrics.items())])
 

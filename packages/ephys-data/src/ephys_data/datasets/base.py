@@ -79,7 +79,7 @@ class WindowDataset:
         self.split = split
         self.training = split == "train" and bool(builder.config.augmentations)
         self.index = WindowIndex.build(
-            [e.session.n_times for e in entries], builder.read_length, builder.step
+            [e.span[1] - e.span[0] for e in entries], builder.read_length, builder.step
         )
         self._rng: np.random.Generator | None = None
 
@@ -98,7 +98,7 @@ class WindowDataset:
         if not 0 <= i < len(self):
             raise IndexError(f"window {i} out of range for {len(self)} windows")
         entry = self.entries[int(self.index.session[i])]
-        start = int(self.index.start[i])
+        start = entry.span[0] + int(self.index.start[i])
         stop = start + self.index.length
         data = entry.session.data
         builder = self.builder
@@ -207,14 +207,52 @@ class WindowedBuilder(Component):
             "transforms": {e.key: e.session.meta.get("transforms", []) for e in entries},
             "splits": {s: {"sessions": len(self.splits[s]), "windows": len(self.build(s))}
                        for s in ("train", "val", "test")},
-            "leaking_subjects": leaking_subjects(self.splits),
+            "leaking_subjects": {} if self.config.split.strategy == "time"
+            else leaking_subjects(self.splits),
         }
         if self.config.labels:
-            top = max((int(np.max(e.session.labels)) for e in entries
-                       if e.session.labels is not None and e.session.n_times), default=0)
-            spec["n_conditions"] = top + 1
+            # condition classes besides 0 ("no condition"): labels lie in [0, n_conditions]
+            spec["n_conditions"] = max((int(np.max(e.session.labels)) for e in entries
+                                        if e.session.labels is not None and e.session.n_times),
+                                       default=0)
         spec.update(self.extra_spec())
         return spec
+
+    def segments(
+        self, split: Split, length: int, count: int, seed: int = 0
+    ) -> list[tuple[np.ndarray, np.ndarray | None, SessionEntry]]:
+        """``count`` raw segments of ``length`` samples from ``split``, on the item layout.
+
+        Segments are spread over the split's sessions in turn, at seeded random offsets; used
+        by evaluators that need a context plus its true continuation, longer than a window.
+
+        Returns
+        -------
+        list of tuple
+            ``(x (C, length), labels (length,) or None, session entry)``.
+        """
+        usable = [e for e in self.splits[split] if e.span[1] - e.span[0] >= length]
+        if not usable:
+            raise ConfigError(
+                f"no {split} session is {length} samples long ({length / self.catalog.sfreq:.1f} s)"
+            )
+        rng = np.random.default_rng(seed)
+        out = []
+        for k in range(count):
+            entry = usable[k % len(usable)]
+            low, high = entry.span
+            start = int(rng.integers(low, high - length + 1))
+            data = entry.session.data
+            x = np.full((self.layout.n_channels, length), self.config.fill_value,
+                        dtype=data.dtype if self.catalog.is_codes else np.float32)
+            x[self.layout.index[entry.key]] = data[:, start:start + length]
+            if self.rows is not None:
+                x = x[self.rows]
+            labels = None
+            if self.config.labels and entry.session.labels is not None:
+                labels = np.asarray(entry.session.labels[start:start + length], dtype=np.int64)
+            out.append((x, labels, entry))
+        return out
 
     def extra_spec(self) -> Mapping[str, Any]:
         """Facts specific to one dataset kind (vocabulary size, image layout, ...)."""

@@ -29,12 +29,22 @@ class SessionEntry:
         without one count as their own subject.
     session
         The opened session.
+    start, stop
+        The samples of the session that belong to this entry (all by default; the ``time``
+        split strategy gives each split a contiguous part).
     """
 
     key: str
     dataset: str
     subject: str
     session: Session
+    start: int = 0
+    stop: int | None = None
+
+    @property
+    def span(self) -> tuple[int, int]:
+        """``(start, stop)`` sample bounds within the session."""
+        return self.start, self.session.n_times if self.stop is None else self.stop
 
 
 class Catalog:

@@ -9,6 +9,9 @@
 ``dataset``
     One data set (``holdout``) is held out: its subjects are split half into validation and
     half into test; every other data set trains.
+``time``
+    Every session is cut in time: its first part trains, the next validates, the last tests
+    (for single-recording data; subjects are in every split by design, so no leak is reported).
 
 The same seed and sessions always give the same split.
 """
@@ -36,8 +39,10 @@ SPLITS = ("train", "val", "test")
 class SplitConfig(ComponentConfig):
     """How sessions are divided between training, validation and test."""
 
-    strategy: Literal["session", "subject", "dataset"] = Field(
-        "subject", description="Unit kept whole: `session`, `subject`, or a held-out `dataset`."
+    strategy: Literal["session", "subject", "dataset", "time"] = Field(
+        "subject",
+        description="Unit kept whole: `session`, `subject`, a held-out `dataset`, or `time` "
+        "(each session cut into consecutive train/val/test parts).",
     )
     val: float = Field(0.1, ge=0, lt=1, description="Fraction for validation.")
     test: float = Field(0.1, ge=0, lt=1, description="Fraction for test.")
@@ -68,6 +73,8 @@ def split_sessions(
     entries: Sequence[SessionEntry], config: SplitConfig
 ) -> dict[str, list[SessionEntry]]:
     """Assign each session to ``train``, ``val`` or ``test``."""
+    if config.strategy == "time":
+        return _split_in_time(entries, config)
     rng = random.Random(config.seed)
     out: dict[str, list[SessionEntry]] = {s: [] for s in SPLITS}
     by_dataset: dict[str, list[SessionEntry]] = defaultdict(list)
@@ -101,6 +108,23 @@ def split_sessions(
             "%d subject(s) appear in more than one split (strategy %r): %s",
             len(leaks), config.strategy, ", ".join(sorted(leaks)[:10]),
         )
+    return out
+
+
+def _split_in_time(
+    entries: Sequence[SessionEntry], config: SplitConfig
+) -> dict[str, list[SessionEntry]]:
+    from dataclasses import replace
+
+    out: dict[str, list[SessionEntry]] = {s: [] for s in SPLITS}
+    for entry in sorted(entries, key=lambda e: e.key):
+        n = entry.session.n_times
+        cut_val = int(round(n * (1 - config.val - config.test)))
+        cut_test = int(round(n * (1 - config.test)))
+        for split, (start, stop) in zip(SPLITS, ((0, cut_val), (cut_val, cut_test), (cut_test, n)),
+                                        strict=True):
+            if stop > start:
+                out[split].append(replace(entry, start=start, stop=stop))
     return out
 
 

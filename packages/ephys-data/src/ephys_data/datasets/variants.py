@@ -27,6 +27,7 @@ from pydantic import Field
 
 from ephys_core.errors import ConfigError
 from ephys_data.datasets.base import WindowedBuilder, WindowedConfig
+from ephys_data.datasets.catalog import SessionEntry
 from ephys_data.datasets.images import GaussianInterpolator, SensorGrid
 from ephys_tokenizers import mulaw
 
@@ -62,6 +63,18 @@ class TokensNextStep(WindowedBuilder):
     """Quantised next-step pairs from data mu-law encoded during preprocessing."""
 
     codes_on_disk: ClassVar[bool | None] = True
+
+    def to_tokens(self, x: np.ndarray, entry: SessionEntry) -> np.ndarray:
+        """Raw segment -> int64 codes (they are codes already)."""
+        return np.asarray(x, dtype=np.int64)
+
+    def to_signal(self, codes: Any, entry: SessionEntry) -> np.ndarray:
+        """Codes -> signal in the units before mu-law (this session's amplitude)."""
+        (transform,) = [t for t in entry.session.meta.get("transforms", [])
+                        if t.get("kind") == "mulaw"]
+        if transform.get("amplitude") is None:
+            raise ConfigError(f"{entry.key}: the mu-law amplitude was not stored (legacy data)")
+        return mulaw.decode(np.asarray(codes), int(transform["mu"])) * float(transform["amplitude"])
 
     def make_item(self, x: np.ndarray, split: str) -> tuple[Any, Any]:
         codes = x.astype(np.int64)
@@ -100,6 +113,14 @@ class MuLawNextStep(WindowedBuilder):
         """Signal -> int64 codes (numpy arrays or torch tensors)."""
         codes = mulaw.encode(x / self.config.amplitude, self.config.mu)
         return codes.astype(np.int64) if isinstance(codes, np.ndarray) else codes
+
+    def to_tokens(self, x: np.ndarray, entry: SessionEntry) -> np.ndarray:
+        """Raw segment -> int64 codes."""
+        return self.quantize(np.asarray(x))
+
+    def to_signal(self, codes: Any, entry: SessionEntry) -> np.ndarray:
+        """Codes -> signal in the dataset's units."""
+        return mulaw.decode(np.asarray(codes), self.config.mu) * self.config.amplitude
 
     def collate_fn(self, mixup: Any) -> Any:
         """Mixup in signal space: windows stay continuous and are quantised after mixing."""

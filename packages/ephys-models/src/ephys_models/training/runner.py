@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from ephys_models.training.callbacks import LogProgress, PerformanceMonitor
 from ephys_models.training.data import EphysDataModule
 from ephys_models.training.module import EphysModule
 
-__all__ = ["TrainResult", "build_trainer", "prepare", "test", "train"]
+__all__ = ["TrainResult", "build_trainer", "prepare", "run_test", "train"]
 
 logger = get_logger(__name__)
 
@@ -65,12 +66,13 @@ def _loggers(config: RunConfig, run_dir: Path) -> list[Any]:
     loggers: list[Any] = []
     for name in dict.fromkeys(config.trainer.loggers):
         if name == "csv":
-            loggers.append(CSVLogger(run_dir, name="logs", version=""))
+            # one version folder per attempt, so resuming never overwrites earlier logs
+            loggers.append(CSVLogger(run_dir, name="logs"))
         elif name == "tensorboard":
             try:
                 from lightning.pytorch.loggers import TensorBoardLogger
 
-                loggers.append(TensorBoardLogger(run_dir, name="tensorboard", version=""))
+                loggers.append(TensorBoardLogger(run_dir, name="tensorboard"))
             except ModuleNotFoundError:
                 raise MissingDependencyError("the tensorboard logger", "tensorboard",
                                              'pip install "ephys-models[tensorboard]"') from None
@@ -104,14 +106,19 @@ def _callbacks(config: RunConfig, run_dir: Path, has_val: bool) -> list[Any]:
         found.append(cb.ModelCheckpoint(
             dirpath=directory, filename="best-step{step:07d}", auto_insert_metric_name=False,
             monitor=ckpt.monitor, mode=ckpt.mode, save_top_k=ckpt.save_top_k,
+            save_on_train_epoch_end=False,  # only after a validation has produced the metric
         ))
     if trainer.early_stopping is not None:
         if not has_val and trainer.early_stopping.monitor.startswith("val/"):
             raise ConfigError("trainer.early_stopping: there is no validation split to monitor")
         es = trainer.early_stopping
         found.append(cb.EarlyStopping(monitor=es.monitor, patience=es.patience,
-                                      min_delta=es.min_delta, mode=es.mode))
+                                      min_delta=es.min_delta, mode=es.mode,
+                                      check_on_train_epoch_end=not es.monitor.startswith("val/")))
     if trainer.swa is not None:
+        if isinstance(trainer.swa.epoch_start, float) and trainer.max_epochs is None:
+            raise ConfigError("trainer.swa.epoch_start: a fraction of training needs max_epochs; "
+                              "give the epoch to start at as an integer")
         found.append(cb.StochasticWeightAveraging(swa_lrs=trainer.swa.lrs,
                                                   swa_epoch_start=trainer.swa.epoch_start))
     if trainer.batch_size_finder:
@@ -213,8 +220,11 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     datamodule = EphysDataModule(builder, config.data, config.seed)
     has_val = data_spec["splits"]["val"]["windows"] > 0
     trainer = build_trainer(config, run_dir, has_val)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume else None,
-                weights_only=True)
+    with warnings.catch_warnings():
+        # train() already refused to reuse a run folder unless resuming or overwriting
+        warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
+        trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume else None,
+                    weights_only=True)
     best = None
     for callback in trainer.checkpoint_callbacks:
         path = getattr(callback, "best_model_path", "")
@@ -231,7 +241,7 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     return result
 
 
-def test(checkpoint: str | Path, config: RunConfig | None = None) -> dict[str, float]:
+def run_test(checkpoint: str | Path, config: RunConfig | None = None) -> dict[str, float]:
     """Evaluate a checkpoint on the test split (teacher-forced loss and metrics).
 
     Parameters
