@@ -63,3 +63,22 @@ def test_example_plugin_passes_its_own_tests(plugin_site):
     )
     assert result.returncode == 0, result.stdout[-3000:]
     assert "passed" in result.stdout
+
+
+def test_example_plugin_model_trains_by_registry_name(plugin_site, tmp_path):
+    from ephys_data.synthetic import write_example_dataset
+
+    root = write_example_dataset(tmp_path / "prepared", seconds=6)
+    config = tmp_path / "run.yaml"
+    config.write_text(json.dumps({
+        "name": "plugin", "out_dir": str(tmp_path / "runs"),
+        "data": {"dataset": {"name": "continuous_next_step", "params": {
+            "roots": [str(root)], "window_seconds": 0.5}}, "batch_size": 4},
+        "model": {"name": "tiny_tcn"}, "loss": {"name": "smooth_l1"},
+        "trainer": {"max_steps": 4, "progress_bar": False, "log_every_n_steps": 2},
+    }))
+    result = ephys(plugin_site, "-q", "train", str(config))
+    assert result.returncode == 0, result.stderr[-3000:]
+    stored = (tmp_path / "runs" / "plugin" / "config.yaml").read_text()
+    assert "tiny_tcn" in stored and "n_channels: 8" in stored
+    assert (tmp_path / "runs" / "plugin" / "checkpoints" / "last.ckpt").is_file()

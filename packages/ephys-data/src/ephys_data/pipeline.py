@@ -260,6 +260,11 @@ def preprocess(
     pipeline = Pipeline(stages)
     name, params = _name_params(source)
     refs = list(get_registry("sources").create(name, params).discover())
+    names = [ref.name for ref in refs]
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise ConfigError(f"preprocessing.source: session names must be unique; {name!r} "
+                          f"gave duplicates: {dupes[:10]}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = PreprocessSummary(out)

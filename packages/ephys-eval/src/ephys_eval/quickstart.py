@@ -87,6 +87,7 @@ def quickstart_config(out: Path, prepared: Path, channels: Any, n_sessions: int,
                 "roots": [str(prepared)], "window_seconds": 1.0, "overlap_seconds": 0.5,
                 "channels": channels, "amplitude": 5.0, "split": split}},
             "batch_size": 8,
+            "drop_last": False,  # short recordings may not fill many batches
         },
         "model": {"name": "gpt2meg", "params": {
             "d_model": 64, "n_layers": 2, "n_heads": 4, "context_length": 128, "dropout": 0.0}},

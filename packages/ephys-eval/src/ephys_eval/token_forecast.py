@@ -147,6 +147,14 @@ class TokenForecast(Component):
         sfreq = float(context.data_spec["sfreq"])
         n_ctx = int(round((cfg.context_seconds or context.data_spec["n_times"] / sfreq) * sfreq))
         n_hor = int(round(cfg.horizon_seconds * sfreq))
+        longest = max((e.span[1] - e.span[0] for e in builder.splits[split]), default=0)
+        if n_ctx + n_hor > longest:  # short recordings: shorten the rollout to fit
+            n_ctx = min(n_ctx, max(longest // 2, 1))
+            n_hor = longest - n_ctx
+            if n_hor < 1:
+                raise ConfigError(f"token_forecast: the {split} split is too short to roll out")
+            logger.warning("the %s split's sessions are short: rolling out %.2f s after "
+                           "%.2f s contexts", split, n_hor / sfreq, n_ctx / sfreq)
         segments = builder.segments(split, n_ctx + n_hor, cfg.n_contexts, seed=cfg.seed)
         tokens = np.stack([builder.to_tokens(x, entry) for x, _, entry in segments])
         ctx = torch.as_tensor(tokens[..., :n_ctx], device=context.device)

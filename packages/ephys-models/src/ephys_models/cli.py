@@ -20,6 +20,8 @@ def quiet_lightning() -> None:
     import logging
     import warnings
 
+    import lightning.pytorch  # noqa: F401 - it sets its loggers' levels when imported
+
     if logging.getLogger("ephys").getEffectiveLevel() > logging.DEBUG:
         for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
             logging.getLogger(name).setLevel(logging.WARNING)

@@ -21,9 +21,9 @@ def describe(root: Path) -> dict[str, Any]:
     dataset = PreparedDataset(root)
     sessions = dataset.sessions()
     first = sessions[0].meta if sessions else {}
-    types: Counter[str] = Counter()
-    for t in first.get("ch_types", []):
-        types[t] += 1
+    types: Counter[str] = Counter()  # channel type -> sessions that have it
+    for session in sessions:
+        types.update(set(session.meta.get("ch_types", [])))
     return {
         "root": str(root),
         "totals": dataset.manifest["totals"],
@@ -31,7 +31,7 @@ def describe(root: Path) -> dict[str, Any]:
         "n_channels": sorted({int(s.meta["n_channels"]) for s in sessions}),
         "channel_types": dict(types),
         "dtype": sorted({s.meta["dtype"] for s in sessions}),
-        "subjects": sorted({s.meta.get("subject") or "?" for s in sessions}),
+        "subjects": sorted({s.meta.get("subject") or s.name for s in sessions}),
         "transforms": [t.get("kind") for t in first.get("transforms", [])],
         "has_labels": any(s.meta.get("labels") for s in sessions),
         "pipeline": dataset.manifest.get("pipeline", []),
@@ -61,8 +61,9 @@ def info(
     totals = data["totals"]
     message(
         f"{path}: {totals['sessions']} sessions, {totals['hours']:.3f} h "
-        f"({totals['samples']} samples); sfreq {data['sfreq']} Hz; channels "
-        f"{data['n_channels']} {data['channel_types']}; dtype {data['dtype']}; "
+        f"({totals['samples']} samples); sfreq {data['sfreq']} Hz; channels per session "
+        f"{data['n_channels']}; sessions per channel type {data['channel_types']}; "
+        f"dtype {data['dtype']}; "
         f"{len(data['subjects'])} subjects; transforms {data['transforms'] or 'none'}; "
         f"condition labels: {'yes' if data['has_labels'] else 'no'}"
     )

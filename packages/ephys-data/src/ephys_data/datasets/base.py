@@ -202,7 +202,6 @@ class WindowedBuilder(Component):
             "ch_types": [self.layout.ch_types[i] for i in
                          (self.rows if self.rows is not None else range(self.layout.n_channels))],
             "pos_2d": None if self.layout.pos_2d is None else self._pick(self.layout.pos_2d).tolist(),
-            "n_subjects": len(self.subject_ids),
             "datasets": self.catalog.datasets,
             "transforms": {e.key: e.session.meta.get("transforms", []) for e in entries},
             "splits": {s: {"sessions": len(self.splits[s]), "windows": len(self.build(s))}
@@ -210,6 +209,8 @@ class WindowedBuilder(Component):
             "leaking_subjects": {} if self.config.split.strategy == "time"
             else leaking_subjects(self.splits),
         }
+        if self.config.subjects:  # only when items carry a subject index
+            spec["n_subjects"] = len(self.subject_ids)
         if self.config.labels:
             # condition classes besides 0 ("no condition"): labels lie in [0, n_conditions]
             spec["n_conditions"] = max((int(np.max(e.session.labels)) for e in entries

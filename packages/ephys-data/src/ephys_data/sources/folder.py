@@ -18,8 +18,9 @@ __all__ = ["Folder"]
 class Folder(Component):
     """Every recording MNE can read under a folder (or one file), found by extension.
 
-    Session names are the paths relative to the folder with separators replaced, so they
-    stay unique; subject, session, task and run are read from BIDS-style parts of the name
+    Session names are the paths relative to the folder with separators replaced (recordings
+    that differ only by format, such as ``test.edf`` and ``test.bdf``, keep their extension),
+    so they stay unique; subject, session, task and run are read from BIDS-style parts of the name
     (``sub-01_ses-2_task-rest``) when present. CTF ``.ds`` folders count as one recording.
     """
 
@@ -91,4 +92,19 @@ class Folder(Component):
                     run=ents.get("run"),
                 )
             )
-        return refs
+        return _unique(refs)
+
+
+def _unique(refs: list[RecordingRef]) -> list[RecordingRef]:
+    """Give recordings whose names collide a suffix from their file extension."""
+    from collections import Counter
+    from dataclasses import replace
+
+    counts = Counter(ref.name for ref in refs)
+    out = []
+    for ref in refs:
+        if counts[ref.name] > 1:
+            suffix = ref.path.name[len(strip_suffix(ref.path.name)):].lstrip(".")
+            ref = replace(ref, name=safe_name(f"{ref.name}_{suffix.replace('.', '_')}"))
+        out.append(ref)
+    return out

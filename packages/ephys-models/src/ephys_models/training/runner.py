@@ -217,6 +217,13 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     logger.info("%s: %s with %.2f M parameters on %d training windows", config.name,
                 config.model.name, n_params / 1e6, data_spec["splits"]["train"]["windows"])
     assert config.data is not None
+    windows = data_spec["splits"]["train"]["windows"]
+    if windows == 0 or (config.data.drop_last and windows < config.data.batch_size):
+        raise ConfigError(
+            f"data: the training split has {windows} window(s), not one full batch of "
+            f"{config.data.batch_size}; use shorter windows, a smaller batch_size, more data, "
+            "or data.drop_last: false"
+        )
     datamodule = EphysDataModule(builder, config.data, config.seed)
     has_val = data_spec["splits"]["val"]["windows"] > 0
     trainer = build_trainer(config, run_dir, has_val)
@@ -225,6 +232,11 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
         warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
         trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume else None,
                     weights_only=True)
+    if config.trainer.checkpoint.save_last and not trainer.interrupted:
+        saved = last.is_file() and torch.load(last, weights_only=True,
+                                              map_location="cpu")["global_step"]
+        if saved != trainer.global_step:  # the cadence missed the final step
+            trainer.save_checkpoint(last, weights_only=False)
     best = None
     for callback in trainer.checkpoint_callbacks:
         path = getattr(callback, "best_model_path", "")

@@ -1,0 +1,90 @@
+"""``ephys eval``: a trained checkpoint gives summary.json, report.md and plots."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from ephys_core.cli import app
+from ephys_core.config import load_config
+from ephys_core.hooks import get_hooks
+from ephys_core.hookspecs import ReportSection, hookimpl
+from ephys_data.synthetic import write_example_dataset
+from ephys_models.training import train
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("eval")
+    root = write_example_dataset(tmp / "prepared", seconds=10)
+    config = {
+        "name": "tiny", "out_dir": str(tmp / "runs"),
+        "data": {"dataset": {"name": "mulaw_next_step", "params": {
+            "roots": [str(root)], "window_seconds": 0.5, "split": {"val": 0.2, "test": 0.2}}},
+            "batch_size": 8},
+        "model": {"name": "gpt2meg", "params": {"d_model": 16, "n_layers": 1, "n_heads": 2,
+                                                "context_length": 64, "dropout": 0.0}},
+        "loss": "cross_entropy",
+        "trainer": {"max_steps": 30, "val_check_interval": 15, "check_val_every_n_epoch": None,
+                    "log_every_n_steps": 5,
+                    "progress_bar": False},
+        "optim": {"lr": 3e-3},
+        "evaluation": {"split": "val", "evaluators": [{"name": "token_forecast", "params": {
+            "max_batches": 3, "n_contexts": 3, "horizon_seconds": 0.5}}]},
+    }
+    path = tmp / "run.yaml"
+    path.write_text(json.dumps(config))
+    result = train(load_config(path))
+    return path, result
+
+
+def test_eval_writes_summary_report_and_plots(trained, tmp_path):
+    path, result = trained
+
+    class Section:
+        @hookimpl
+        def ephys_report_sections(self, summary, run_dir):
+            return ReportSection("extra analysis", body="from a plugin", data={"k": 1})
+
+    plugin = Section()
+    get_hooks().register(plugin)
+    try:
+        out = CliRunner().invoke(app, ["eval", str(path), "--out", str(tmp_path / "report")])
+    finally:
+        get_hooks().unregister(plugin)
+    assert out.exit_code == 0, out.output
+    assert "repeat_last" in out.output and "token_frequency" in out.output
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    assert summary["schema"] == "ephys-eval/1" and summary["model"] == "gpt2meg"
+    assert summary["checkpoint"] == str(result.best_checkpoint)
+    tf = summary["evaluators"]["token_forecast"]["teacher_forced"]
+    assert tf["split"] == "val" and tf["n_windows"] > 0
+    for name in ("model", "repeat_last", "token_frequency"):
+        assert set(tf[name]) >= {"cross_entropy", "accuracy"}
+    rollout = summary["evaluators"]["token_forecast"]["rollout"]
+    assert rollout["n_contexts"] == 3 and rollout["horizon_seconds"] == 0.5
+    assert len(rollout["divergence"]["model"]) == len(rollout["divergence"]["horizon_seconds"])
+    assert set(rollout["psd_log_distance"]) == {"model", "repeat_last", "token_frequency"}
+    for figure in summary["evaluators"]["token_forecast"]["figures"].values():
+        assert (tmp_path / "report" / figure).read_bytes()[:4] == b"\x89PNG"
+    assert summary["sections"] == {"extra analysis": {"k": 1}}
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "| model |" in report and "extra analysis" in report and "![psd](psd.png)" in report
+
+
+def test_trained_model_beats_token_frequency(trained, tmp_path):
+    from ephys_eval.runner import evaluate
+
+    path, result = trained
+    summary = evaluate(result.best_checkpoint, load_config(path), tmp_path)
+    tf = summary["evaluators"]["token_forecast"]["teacher_forced"]
+    assert tf["model"]["cross_entropy"] < tf["token_frequency"]["cross_entropy"]
+
+
+def test_eval_needs_a_checkpoint(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text(f"name: none\nout_dir: {tmp_path}\ndata: {{dataset: mulaw_next_step}}\n")
+    out = CliRunner().invoke(app, ["eval", str(config)])
+    assert out.exit_code == 1 and "no checkpoint" in out.output
