@@ -52,3 +52,22 @@ def test_optional_imports_and_module_getattr_are_not_flagged(fake_dist):
     )
     entry = _status(fake_dist, "pf_lazy:Anything", {"pf_lazy.py": source})
     assert entry.status == "not loaded"
+
+
+def test_module_facts_are_cached_between_runs_and_refreshed_on_change(fake_dist, tmp_path,
+                                                                      monkeypatch):
+    from ephys_core import _preflight
+
+    monkeypatch.setattr(_preflight, "_cache", _preflight._FactCache())
+    cache_file = _preflight._cache.path
+    entry = _status(fake_dist, "pf_cached:Net", {"pf_cached.py": GOOD_MODEL})
+    assert entry.status == "not loaded"
+    assert cache_file.is_file() and "pf_cached.py" in cache_file.read_text()
+    # edit the module: the cached facts must not hide the new problem
+    source = fake_dist.site / "pf_cached.py"
+    source.write_text(GOOD_MODEL.replace("class Net", "class Renamed") + "\n# edited\n")
+    monkeypatch.setattr(_preflight, "_cache", _preflight._FactCache())
+    fake_dist.host.refresh()
+    registry = get_registry("models")
+    registry.preflight()
+    assert registry.info("x").status == "error"

@@ -52,16 +52,20 @@ def scan_entry_points(
     seen: set[str] = set()
     dists = metadata.distributions() if path is None else metadata.distributions(path=path)
     for dist in dists:
+        # read entry_points.txt first: the (slower) METADATA file is parsed only for the few
+        # distributions that declare ephys entry points
+        points = [ep for ep in dist.entry_points if ep.group in wanted]
+        if not points:
+            continue
         dist_name = dist.metadata["Name"]
         key = normalize_distribution(dist_name or "")
         if key in seen:  # the same distribution twice on sys.path: the first one wins
             continue
         seen.add(key)
-        for ep in dist.entry_points:
-            if ep.group in wanted:
-                found[ep.group].append(
-                    EntryPointRecord(ep.group, ep.name, ep.value, dist_name, dist.version)
-                )
+        for ep in points:
+            found[ep.group].append(
+                EntryPointRecord(ep.group, ep.name, ep.value, dist_name, dist.version)
+            )
     for records in found.values():
         records.sort(key=lambda r: ((r.distribution or "").lower(), r.name))
     return found

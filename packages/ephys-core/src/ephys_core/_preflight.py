@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
+import os
 import sys
-from functools import lru_cache
+from dataclasses import dataclass
 from importlib.machinery import ModuleSpec, PathFinder
 from pathlib import Path
+from typing import Any
 
-__all__ = ["preflight"]
+__all__ = ["preflight", "save_cache"]
 
 
 class _Unknown(Exception):
@@ -94,14 +97,86 @@ def _required_imports(tree: ast.Module) -> list[str]:
     return required
 
 
-@lru_cache(maxsize=256)
-def _parse(path: str) -> ast.Module | str:
+@dataclass(frozen=True)
+class _Facts:
+    """What preflight needs from a module's source, cacheable as JSON."""
+
+    error: str | None = None
+    names: tuple[str, ...] = ()
+    dynamic: bool = False
+    imports: tuple[str, ...] = ()
+
+
+def _analyse(path: str) -> _Facts:
     try:
-        return ast.parse(Path(path).read_bytes(), filename=path)
+        tree = ast.parse(Path(path).read_bytes(), filename=path)
     except SyntaxError as err:
-        return f"{Path(path).name} line {err.lineno}: SyntaxError: {err.msg}"
+        return _Facts(error=f"{Path(path).name} line {err.lineno}: SyntaxError: {err.msg}")
     except OSError as err:
-        return f"cannot read {path}: {err}"
+        return _Facts(error=f"cannot read {path}: {err}")
+    names, dynamic = _top_level_names(tree)
+    return _Facts(None, tuple(sorted(names)), dynamic, tuple(_required_imports(tree)))
+
+
+class _FactCache:
+    """Module facts keyed by path, size and modification time, kept between runs.
+
+    Parsing every plugin module on each ``ephys plugins`` would cost a noticeable fraction of a
+    second; the cache lives in ``$EPHYS_CACHE_DIR`` (default ``~/.cache/ephys``) and any
+    problem reading or writing it just means parsing again.
+    """
+
+    def __init__(self) -> None:
+        root = os.environ.get("EPHYS_CACHE_DIR") or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ephys")
+        self.path = Path(root) / "preflight.json"
+        self.entries: dict[str, Any] | None = None
+        self.dirty = False
+
+    def _load(self) -> dict[str, Any]:
+        if self.entries is None:
+            try:
+                self.entries = json.loads(self.path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                self.entries = {}
+        return self.entries
+
+    def facts(self, path: str) -> _Facts:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return _analyse(path)
+        stamp = f"{st.st_size}:{st.st_mtime_ns}"
+        entries = self._load()
+        hit = entries.get(path)
+        if hit and hit[0] == stamp:
+            error, names, dynamic, imports = hit[1]
+            return _Facts(error, tuple(names), dynamic, tuple(imports))
+        facts = _analyse(path)
+        entries[path] = [stamp, [facts.error, list(facts.names), facts.dynamic,
+                                 list(facts.imports)]]
+        self.dirty = True
+        return facts
+
+    def save(self) -> None:
+        if not self.dirty or self.entries is None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(self.entries), encoding="utf-8")
+            os.replace(tmp, self.path)
+            self.dirty = False
+        except OSError:
+            pass
+
+
+_cache = _FactCache()
+
+
+def save_cache() -> None:
+    """Persist module facts parsed in this process (called after a listing)."""
+    _cache.save()
 
 
 def preflight(target: str) -> str | None:
@@ -117,10 +192,10 @@ def preflight(target: str) -> str | None:
     origin = spec.origin
     if module in sys.modules or not origin or not origin.endswith(".py"):
         return None  # already imported, a namespace package or a compiled module: cannot tell
-    tree = _parse(origin)
-    if isinstance(tree, str):
-        return tree
-    for name in _required_imports(tree):
+    facts = _cache.facts(origin)
+    if facts.error is not None:
+        return facts.error
+    for name in facts.imports:
         if name in sys.builtin_module_names or name in sys.stdlib_module_names:
             continue
         try:
@@ -131,7 +206,6 @@ def preflight(target: str) -> str | None:
             return f"ModuleNotFoundError: {module} imports {name!r}, which is not installed"
     first = attr.strip().split(".")[0]
     if first:
-        names, dynamic = _top_level_names(tree)
-        if first not in names and not dynamic:
+        if first not in facts.names and not facts.dynamic:
             return f"AttributeError: module {module!r} has no attribute {first!r}"
     return None

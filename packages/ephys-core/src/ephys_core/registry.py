@@ -229,13 +229,14 @@ class Registry:
 
     def preflight(self) -> None:
         """Mark as broken the not-yet-loaded entries whose failure is visible without importing."""
-        from ephys_core._preflight import preflight
+        from ephys_core._preflight import preflight, save_cache
 
         for entry in self._entries.values():
             if entry.status == "not loaded":
                 problem = preflight(entry.target)
                 if problem is not None:
                     entry.status, entry.error = "error", problem
+        save_cache()
 
     def errors(self) -> dict[str, str]:
         """Name -> reason for every entry known to be broken."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -309,13 +310,24 @@ def _execute(
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                 initializer=_limit_threads, initargs=(threads,)) as pool:
             futures = [pool.submit(process_session, ref, *args) for ref in refs]
             for future in as_completed(futures):
                 yield future.result()
     else:
         for ref in refs:
             yield process_session(ref, *args)
+
+
+def _limit_threads(threads: int) -> None:
+    """Share the cores between pool workers instead of each starting one BLAS thread per core."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(threads)
 
 
 def _execute_dask(refs: list[RecordingRef], args: tuple[Any, ...], scheduler: str):

@@ -37,7 +37,7 @@ def _rows(kind: str | None, check: bool) -> list[dict[str, Any]]:
 
 
 def _static_rows(kind: str, records: list[Any]) -> list[dict[str, Any]]:
-    from ephys_core._preflight import preflight
+    from ephys_core._preflight import preflight, save_cache
 
     rows = []
     for record in records:
@@ -54,6 +54,7 @@ def _static_rows(kind: str, records: list[Any]) -> list[dict[str, Any]]:
                 "error": problem,
             }
         )
+    save_cache()
     return rows
 
 
