@@ -59,11 +59,14 @@ class LegacyChunks:
             folder.mkdir(parents=True, exist_ok=True)
             step = int(chunk_seconds * session.sfreq)
             for i, start in enumerate(range(0, session.n_times, step)):
-                chunk = {"data": np.asarray(session.data[:, start:start + step], np.float64),
-                         "ch_names": session.meta["ch_names"],
-                         "ch_types": session.meta["ch_types"],
-                         "pos_2d": np.asarray(session.meta["pos_2d"]), "sfreq": session.sfreq,
-                         "session": session.name}
+                chunk = {
+                    "data": np.asarray(session.data[:, start : start + step], np.float64),
+                    "ch_names": session.meta["ch_names"],
+                    "ch_types": session.meta["ch_types"],
+                    "pos_2d": np.asarray(session.meta["pos_2d"]),
+                    "sfreq": session.sfreq,
+                    "session": session.name,
+                }
                 np.save(folder / f"{i}.npy", chunk, allow_pickle=True)
 
     def build_index(self, length: int) -> None:
@@ -95,7 +98,7 @@ class LegacyChunks:
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         path, start = self.index[i]
         chunk = self._load(path)
-        x = chunk["data"][:, start:start + self.length + 1]
+        x = chunk["data"][:, start : start + self.length + 1]
         rows = self._rows(tuple(chunk["ch_names"]))
         out = np.zeros((len(self.ch_names), x.shape[1]), dtype=np.float32)
         out[rows] = x
@@ -105,9 +108,14 @@ class LegacyChunks:
 def ephys_dataset(root: Path):
     from ephys_core.registry import get_registry
 
-    builder = get_registry("datasets").create("continuous_next_step", {
-        "roots": [str(root)], "window_seconds": WINDOW_SECONDS,
-        "split": {"strategy": "session", "val": 0.0, "test": 0.0}})
+    builder = get_registry("datasets").create(
+        "continuous_next_step",
+        {
+            "roots": [str(root)],
+            "window_seconds": WINDOW_SECONDS,
+            "split": {"strategy": "session", "val": 0.0, "test": 0.0},
+        },
+    )
     return builder.build("train")
 
 
@@ -164,8 +172,9 @@ def subset(root: Path, names: list[str], out: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) /
-                        "ephys-benchmarks")
+    parser.add_argument(
+        "--workdir", type=Path, default=Path(tempfile.gettempdir()) / "ephys-benchmarks"
+    )
     parser.add_argument("--windows", type=int, default=3000)
     args = parser.parse_args()
     root = prepared(args.workdir, 3, 10.0)
@@ -177,8 +186,10 @@ def main() -> None:
     if not legacy.is_dir():
         LegacyChunks.write(root, legacy)
 
-    print(f"dataset: {len(sessions)} sessions, {sum(s.n_times for s in sessions) / 200 / 60:.0f}"
-          f" min, {len(ch_names)} channels at 200 Hz; windows of {WINDOW_SECONDS} s")
+    print(
+        f"dataset: {len(sessions)} sessions, {sum(s.n_times for s in sessions) / 200 / 60:.0f}"
+        f" min, {len(ch_names)} channels at 200 Hz; windows of {WINDOW_SECONDS} s"
+    )
     ours = ephys_dataset(root)
     theirs = LegacyChunks(legacy, ch_names)
     theirs.build_index(int(WINDOW_SECONDS * 200))
@@ -189,10 +200,14 @@ def main() -> None:
             rows[label, name] = throughput(dataset, args.windows, seed)
             print(f"{label:<10}{name:<6}{rows[label, name][0]:>12.0f}{rows[label, name][1]:>10.0f}")
     for name in ("cold", "warm"):
-        print(f"ephys / baseline ({name}): {rows['ephys', name][0] / rows['baseline', name][0]:.1f}x")
+        print(
+            f"ephys / baseline ({name}): {rows['ephys', name][0] / rows['baseline', name][0]:.1f}x"
+        )
 
-    print("\nmemory (MB) of a process after reading 2000 random windows: owned (RssAnon) and "
-          "peak resident incl. mapped file pages (VmHWM)")
+    print(
+        "\nmemory (MB) of a process after reading 2000 random windows: owned (RssAnon) and "
+        "peak resident incl. mapped file pages (VmHWM)"
+    )
     print(f"{'data':<8}{'ephys owned':>12}{'ephys peak':>12}{'base owned':>12}{'base peak':>12}")
     names = [s.name for s in sessions]
     for k in (1, 2, 3):
@@ -202,8 +217,9 @@ def main() -> None:
             legacy_sub.mkdir()
             for name in names[:k]:
                 (legacy_sub / name).symlink_to(legacy / name)
-        (ea, ep), (ba, bp) = (peak_memory(kind, sub, legacy_sub, 2000)
-                              for kind in ("ephys", "baseline"))
+        (ea, ep), (ba, bp) = (
+            peak_memory(kind, sub, legacy_sub, 2000) for kind in ("ephys", "baseline")
+        )
         print(f"{k * 10:>3} min {ea:>12.0f}{ep:>12.0f}{ba:>12.0f}{bp:>12.0f}")
 
 

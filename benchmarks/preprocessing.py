@@ -36,8 +36,9 @@ STAGES = [
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workdir", type=Path,
-                        default=Path(tempfile.gettempdir()) / "ephys-benchmarks")
+    parser.add_argument(
+        "--workdir", type=Path, default=Path(tempfile.gettempdir()) / "ephys-benchmarks"
+    )
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--n", type=int, default=4)
     args = parser.parse_args()
@@ -49,8 +50,9 @@ def main() -> None:
         out = args.workdir / f"preprocessed-{workers}"
         shutil.rmtree(out, ignore_errors=True)
         start = time.perf_counter()
-        summary = preprocess({"name": "folder", "params": {"root": str(raw)}}, STAGES, out,
-                             workers=workers)
+        summary = preprocess(
+            {"name": "folder", "params": {"root": str(raw)}}, STAGES, out, workers=workers
+        )
         wall = time.perf_counter() - start
         assert summary.count("done") == args.n, summary.results
         rates[workers] = recorded / wall

@@ -67,8 +67,12 @@ def throughput(name: str, steps: int) -> dict[str, float]:
         loss_fn(logits.reshape(-1, VOCAB), y.reshape(-1)).backward()
         optimizer.step()
     elapsed = (time.perf_counter() - start) / steps
-    return {"params": sum(p.numel() for p in model.parameters()), "step_s": elapsed,
-            "tokens_per_s": BATCH * CHANNELS * STEPS / elapsed, "gflops": flops / elapsed / 1e9}
+    return {
+        "params": sum(p.numel() for p in model.parameters()),
+        "step_s": elapsed,
+        "tokens_per_s": BATCH * CHANNELS * STEPS / elapsed,
+        "gflops": flops / elapsed / 1e9,
+    }
 
 
 def main() -> None:
@@ -79,15 +83,21 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     peak = matmul_peak()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; float32 matmul peak "
-          f"{peak:.1f} GFLOP/s")
-    print(f"batch {BATCH} x {CHANNELS} channels x {STEPS} steps = {BATCH * CHANNELS * STEPS} "
-          "tokens per training step")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; float32 matmul peak "
+        f"{peak:.1f} GFLOP/s"
+    )
+    print(
+        f"batch {BATCH} x {CHANNELS} channels x {STEPS} steps = {BATCH * CHANNELS * STEPS} "
+        "tokens per training step"
+    )
     print(f"{'model':<11}{'params':>9}{'step ms':>9}{'tokens/s':>10}{'GFLOP/s':>9}{'of peak':>9}")
     for name in CONFIGS:
         r = throughput(name, args.steps)
-        print(f"{name:<11}{r['params'] / 1e3:>8.0f}k{r['step_s'] * 1e3:>9.0f}"
-              f"{r['tokens_per_s']:>10.0f}{r['gflops']:>9.2f}{r['gflops'] / peak:>9.1%}")
+        print(
+            f"{name:<11}{r['params'] / 1e3:>8.0f}k{r['step_s'] * 1e3:>9.0f}"
+            f"{r['tokens_per_s']:>10.0f}{r['gflops']:>9.2f}{r['gflops'] / peak:>9.1%}"
+        )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,13 @@ def _restore_ephys_logging() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _no_plugin_policy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """A developer's EPHYS_* settings must not change what the tests see."""
-    for var in ("EPHYS_STRICT_PLUGINS", "EPHYS_DISABLE_PLUGINS", "EPHYS_LOAD_PLUGINS",
-                "EPHYS_TRACE_PLUGINS", "EPHYS_DEBUG"):
+    for var in (
+        "EPHYS_STRICT_PLUGINS",
+        "EPHYS_DISABLE_PLUGINS",
+        "EPHYS_LOAD_PLUGINS",
+        "EPHYS_TRACE_PLUGINS",
+        "EPHYS_DEBUG",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 

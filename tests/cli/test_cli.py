@@ -63,14 +63,19 @@ def plugins(fake_dist):
             "ephys.models": {"net": "cli_fake.models:Net"},
             "ephys.cli": {"hello": "cli_fake.cmd:app"},
         },
-        files={"cli_fake/__init__.py": "", "cli_fake/models.py": GOOD_MODEL,
-               "cli_fake/cmd.py": COMMAND},
+        files={
+            "cli_fake/__init__.py": "",
+            "cli_fake/models.py": GOOD_MODEL,
+            "cli_fake/cmd.py": COMMAND,
+        },
     )
     fake_dist.add(
         "ephys-broken",
         "0.3",
-        entry_points={"ephys.losses": {"bad": "cli_broken:Loss"},
-                      "ephys.cli": {"crash": "cli_broken:app"}},
+        entry_points={
+            "ephys.losses": {"bad": "cli_broken:Loss"},
+            "ephys.cli": {"crash": "cli_broken:app"},
+        },
         files={"cli_broken.py": "raise ImportError('needs libfoo')\nLoss = app = None\n"},
     )
     return fake_dist
@@ -79,8 +84,16 @@ def plugins(fake_dist):
 def test_help_lists_commands_without_importing_them(plugins):
     result = invoke("--help")
     assert result.exit_code == 0
-    for name in ("plugins", "info", "config", "train", "preprocess", "quickstart", "hello",
-                 "crash"):
+    for name in (
+        "plugins",
+        "info",
+        "config",
+        "train",
+        "preprocess",
+        "quickstart",
+        "hello",
+        "crash",
+    ):
         assert name in result.output
     assert "Added by ephys-fake 1.2" in result.output
     assert "cli_fake.cmd" not in sys.modules and "cli_broken" not in sys.modules
@@ -201,10 +214,13 @@ def test_lifecycle_command_of_a_missing_package_says_what_to_install(fake_dist):
 
 def test_local_plugin_file_registers_components_and_hooks(ephys_registry, tmp_path):
     plugin = tmp_path / "my_plugin.py"
-    plugin.write_text(GOOD_MODEL + textwrap.dedent('''
+    plugin.write_text(
+        GOOD_MODEL
+        + textwrap.dedent("""
         from ephys_core import register
         register("models", "local_net", Net)
-    '''))
+    """)
+    )
     result = invoke("-p", str(plugin), "info", "models", "local_net", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["name"] == "local_net"

@@ -19,9 +19,13 @@ def plugin_site(tmp_path_factory) -> Path:
     """Build the example's wheel (offline, with hatchling) and install it into a new folder."""
     out = tmp_path_factory.mktemp("wheel")
     code = f"from hatchling.build import build_wheel; print(build_wheel({str(out)!r}))"
-    name = subprocess.run(
-        [sys.executable, "-c", code], cwd=EXAMPLE, capture_output=True, text=True, check=True
-    ).stdout.strip().splitlines()[-1]
+    name = (
+        subprocess.run(
+            [sys.executable, "-c", code], cwd=EXAMPLE, capture_output=True, text=True, check=True
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     site = tmp_path_factory.mktemp("site")
     with zipfile.ZipFile(out / name) as wheel:
         wheel.extractall(site)
@@ -59,7 +63,11 @@ def test_example_plugin_passes_its_own_tests(plugin_site):
     env = {**os.environ, "PYTHONPATH": str(plugin_site)}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")],
-        capture_output=True, text=True, env=env, cwd=EXAMPLE, timeout=600,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=EXAMPLE,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:]
     assert "passed" in result.stdout
@@ -70,13 +78,24 @@ def test_example_plugin_model_trains_by_registry_name(plugin_site, tmp_path):
 
     root = write_example_dataset(tmp_path / "prepared", seconds=6)
     config = tmp_path / "run.yaml"
-    config.write_text(json.dumps({
-        "name": "plugin", "out_dir": str(tmp_path / "runs"),
-        "data": {"dataset": {"name": "continuous_next_step", "params": {
-            "roots": [str(root)], "window_seconds": 0.5}}, "batch_size": 4},
-        "model": {"name": "tiny_tcn"}, "loss": {"name": "smooth_l1"},
-        "trainer": {"max_steps": 4, "progress_bar": False, "log_every_n_steps": 2},
-    }))
+    config.write_text(
+        json.dumps(
+            {
+                "name": "plugin",
+                "out_dir": str(tmp_path / "runs"),
+                "data": {
+                    "dataset": {
+                        "name": "continuous_next_step",
+                        "params": {"roots": [str(root)], "window_seconds": 0.5},
+                    },
+                    "batch_size": 4,
+                },
+                "model": {"name": "tiny_tcn"},
+                "loss": {"name": "smooth_l1"},
+                "trainer": {"max_steps": 4, "progress_bar": False, "log_every_n_steps": 2},
+            }
+        )
+    )
     result = ephys(plugin_site, "-q", "train", str(config))
     assert result.returncode == 0, result.stderr[-3000:]
     stored = (tmp_path / "runs" / "plugin" / "config.yaml").read_text()

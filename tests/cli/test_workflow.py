@@ -24,8 +24,9 @@ EPHYS = str(Path(sys.executable).parent / "ephys")
 
 def ephys(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     command = [EPHYS, *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -35,15 +36,38 @@ def prepared(tmp_path_factory):
 
 def write_config(path: Path, prepared: Path, name: str, steps: int, **trainer) -> Path:
     config = {
-        "name": name, "out_dir": str(path.parent / "runs"), "seed": 7,
-        "data": {"dataset": {"name": "mulaw_next_step", "params": {
-            "roots": [str(prepared)], "window_seconds": 0.5, "split": {"val": 0.2, "test": 0.2}}},
-            "batch_size": 8},
-        "model": {"name": "gpt2meg", "params": {"d_model": 16, "n_layers": 1, "n_heads": 2,
-                                                "context_length": 64, "dropout": 0.0}},
+        "name": name,
+        "out_dir": str(path.parent / "runs"),
+        "seed": 7,
+        "data": {
+            "dataset": {
+                "name": "mulaw_next_step",
+                "params": {
+                    "roots": [str(prepared)],
+                    "window_seconds": 0.5,
+                    "split": {"val": 0.2, "test": 0.2},
+                },
+            },
+            "batch_size": 8,
+        },
+        "model": {
+            "name": "gpt2meg",
+            "params": {
+                "d_model": 16,
+                "n_layers": 1,
+                "n_heads": 2,
+                "context_length": 64,
+                "dropout": 0.0,
+            },
+        },
         "loss": "cross_entropy",
-        "trainer": {"max_steps": steps, "log_every_n_steps": 5, "progress_bar": False,
-                    "checkpoint": {"every_n_steps": 5}, **trainer},
+        "trainer": {
+            "max_steps": steps,
+            "log_every_n_steps": 5,
+            "progress_bar": False,
+            "checkpoint": {"every_n_steps": 5},
+            **trainer,
+        },
         "optim": {"warmup_steps": 5, "scheduler": {"name": "cosine"}},
     }
     path.write_text(json.dumps(config))
@@ -83,16 +107,24 @@ def test_train_killed_then_resumed_matches_an_uninterrupted_run(prepared, tmp_pa
 
 def test_ddp_over_two_cpu_processes(prepared, tmp_path):
     config = write_config(tmp_path / "ddp.yaml", prepared, "ddp", 6)
-    result = ephys("-q", "train", str(config), "-o", "trainer.strategy=ddp",
-                   "-o", "trainer.devices=2", "-o", "trainer.accelerator=cpu")
+    result = ephys(
+        "-q",
+        "train",
+        str(config),
+        "-o",
+        "trainer.strategy=ddp",
+        "-o",
+        "trainer.devices=2",
+        "-o",
+        "trainer.accelerator=cpu",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     checkpoint = torch.load(tmp_path / "runs/ddp/checkpoints/last.ckpt", weights_only=True)
     assert checkpoint["global_step"] == 6
 
 
 def test_quickstart_on_simulated_meg(tmp_path):
-    result = ephys("quickstart", "--out", str(tmp_path / "qs"), "--minutes", "0.6",
-                   "--steps", "6")
+    result = ephys("quickstart", "--out", str(tmp_path / "qs"), "--minutes", "0.6", "--steps", "6")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "repeat_last" in result.stdout and "token_frequency" in result.stdout
     assert "validation cross-entropy: model" in result.stderr
@@ -104,8 +136,15 @@ def test_quickstart_on_simulated_meg(tmp_path):
 
 
 def test_quickstart_on_a_users_recording_without_positions(recordings, tmp_path):
-    result = ephys("quickstart", "--input", str(recordings / "eeg" / "test.edf"),
-                   "--out", str(tmp_path / "qs"), "--steps", "3")
+    result = ephys(
+        "quickstart",
+        "--input",
+        str(recordings / "eeg" / "test.edf"),
+        "--out",
+        str(tmp_path / "qs"),
+        "--steps",
+        "3",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     config = (tmp_path / "qs" / "quickstart.yaml").read_text()
     assert "strategy: time" in config  # one recording: split in time

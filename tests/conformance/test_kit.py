@@ -147,8 +147,9 @@ def test_non_causal_models_skip_causality(ephys_registry, tmp_path):
     class Bidirectional(Leaky):
         causal: ClassVar[bool] = False
 
-    assert run(ephys_registry, tmp_path, Bidirectional, "causal_gradient") == \
-        "the model is not causal"
+    assert (
+        run(ephys_registry, tmp_path, Bidirectional, "causal_gradient") == "the model is not causal"
+    )
 
 
 class MSE(Component):
@@ -161,8 +162,7 @@ class MSE(Component):
         pass
 
     def __call__(self, outputs, targets):
-        return {"loss": ((outputs - targets) ** 2).mean(),
-                "mae": (outputs - targets).abs().mean()}
+        return {"loss": ((outputs - targets) ** 2).mean(), "mae": (outputs - targets).abs().mean()}
 
     def example_inputs(self, batch_size=2):
         return torch.randn(batch_size, 3, requires_grad=True), torch.randn(batch_size, 3)

@@ -30,13 +30,13 @@ class Net:
         return ()
 '''
 
-BROKEN_IMPORT = '''
+BROKEN_IMPORT = """
 raise ImportError("libfoo.so.1: cannot open shared object file")
-'''
+"""
 
-MISSING_DEPENDENCY = '''
+MISSING_DEPENDENCY = """
 import not_a_real_dependency_xyz
 
 class Net:
     pass
-'''
+"""

@@ -13,8 +13,11 @@ MODELS = "ephys.models"
 
 @pytest.fixture
 def fake_net(fake_dist):
-    fake_dist.add("ephys-fake", entry_points={MODELS: {"net": "cfg_pkg.m:Net"}},
-                  files={"cfg_pkg/__init__.py": "", "cfg_pkg/m.py": GOOD_MODEL})
+    fake_dist.add(
+        "ephys-fake",
+        entry_points={MODELS: {"net": "cfg_pkg.m:Net"}},
+        files={"cfg_pkg/__init__.py": "", "cfg_pkg/m.py": GOOD_MODEL},
+    )
     return fake_dist
 
 
@@ -25,12 +28,15 @@ def write(tmp_path, text):
 
 
 def test_a_full_file_validates(tmp_path, fake_net):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 name: demo
 model: {name: net, params: {width: 4}}
 trainer: {max_steps: 100, precision: bf16-mixed, early_stopping: {patience: 3}}
 optim: {lr: 1.0e-3, warmup_steps: 10, scheduler: {name: cosine}}
-""")
+""",
+    )
     config = load_config(path).resolve()
     assert isinstance(config, RunConfig)
     assert config.params("model").width == 4
@@ -54,21 +60,30 @@ def test_component_params_are_validated_by_the_component(fake_net):
     config = load_config({"model": {"name": "net", "params": {"width": "wide", "colour": 1}}})
     with pytest.raises(ComponentSpecError) as err:
         config.resolve()
-    assert "model.params.width: Input should be a valid integer, unable to parse string as " \
+    assert (
+        "model.params.width: Input should be a valid integer, unable to parse string as "
         "an integer (got 'wide')" in err.value.problems
+    )
     assert "model.params.colour: unknown key (not a field of this section)" in err.value.problems
 
 
 def test_unknown_component_is_reported_at_its_path(fake_net):
-    with pytest.raises(ComponentSpecError, match=r"model\.name: unknown model 'nett'; did you mean 'net'"):
+    with pytest.raises(
+        ComponentSpecError, match=r"model\.name: unknown model 'nett'; did you mean 'net'"
+    ):
         load_config({"model": "nett"}).resolve()
 
 
 def test_overrides_are_typed_and_dotted(fake_net):
     config = load_config(
         {"model": "net", "evaluation": {"evaluators": [{"name": "a"}, {"name": "b"}]}},
-        ["model.params.width=16", "trainer.precision=bf16-mixed", "optim.betas=[0.8, 0.9]",
-         "evaluation.evaluators[1].params.k=3", "trainer.gradient_clip_val=null"],
+        [
+            "model.params.width=16",
+            "trainer.precision=bf16-mixed",
+            "optim.betas=[0.8, 0.9]",
+            "evaluation.evaluators[1].params.k=3",
+            "trainer.gradient_clip_val=null",
+        ],
     )
     assert config.model.params == {"width": 16}
     assert config.trainer.precision == "bf16-mixed"
@@ -96,8 +111,11 @@ def test_an_override_cannot_sneak_in_unknown_keys():
 
 
 def test_broken_unrelated_plugin_does_not_block_validation(fake_net):
-    fake_net.add("ephys-broken", entry_points={"ephys.losses": {"bad": "broken_loss:L"}},
-                 files={"broken_loss.py": BROKEN_IMPORT})
+    fake_net.add(
+        "ephys-broken",
+        entry_points={"ephys.losses": {"bad": "broken_loss:L"}},
+        files={"broken_loss.py": BROKEN_IMPORT},
+    )
     config = load_config({"model": "net", "loss": "bad"})
     config.resolve(["model"])  # the command needs only the model: fine
     assert config.params("model").width == 8

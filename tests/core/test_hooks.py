@@ -40,6 +40,7 @@ def test_hook_configure_run(ephys_registry):
     assert config.trainer.max_steps == 7
     assert load_config({"name": "x"}, hooks=False).trainer.max_steps == -1
     ephys_registry.hooks.unregister(site)
+
     # plugin changes are validated like the user's own settings
     class Bad:
         @hookimpl
@@ -100,14 +101,18 @@ def test_hook_modules_are_discovered_from_entry_points(fake_dist):
         "def ephys_configure_run(config):\n"
         "    config['name'] = 'from-plugin'\n"
     )
-    fake_dist.add("ephys-site", entry_points={HOOKS: {"site": "site_hooks"}},
-                  files={"site_hooks.py": source})
+    fake_dist.add(
+        "ephys-site", entry_points={HOOKS: {"site": "site_hooks"}}, files={"site_hooks.py": source}
+    )
     assert load_config({}).name == "from-plugin"
 
 
 def test_broken_hook_module_is_recorded_not_fatal(fake_dist, caplog):
-    fake_dist.add("ephys-badhooks", entry_points={HOOKS: {"bad": "bad_hooks"}},
-                  files={"bad_hooks.py": "raise RuntimeError('boom')\n"})
+    fake_dist.add(
+        "ephys-badhooks",
+        entry_points={HOOKS: {"bad": "bad_hooks"}},
+        files={"bad_hooks.py": "raise RuntimeError('boom')\n"},
+    )
     with caplog.at_level(logging.WARNING, logger="ephys"):
         config = load_config({"name": "still-works"})
     assert config.name == "still-works"
@@ -123,8 +128,9 @@ def test_unknown_hook_name_is_rejected(fake_dist):
         "def ephys_no_such_hook():\n"
         "    pass\n"
     )
-    fake_dist.add("ephys-typo", entry_points={HOOKS: {"typo": "typo_hooks"}},
-                  files={"typo_hooks.py": source})
+    fake_dist.add(
+        "ephys-typo", entry_points={HOOKS: {"typo": "typo_hooks"}}, files={"typo_hooks.py": source}
+    )
     (row,) = get_hooks().modules
     assert row.status == "error" and "ephys_no_such_hook" in row.error
 

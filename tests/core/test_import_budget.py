@@ -12,8 +12,16 @@ import sys
 
 import pytest
 
-HEAVY = ("torch", "mne", "lightning", "pytorch_lightning", "transformers", "matplotlib",
-         "scipy", "osl_ephys")
+HEAVY = (
+    "torch",
+    "mne",
+    "lightning",
+    "pytorch_lightning",
+    "transformers",
+    "matplotlib",
+    "scipy",
+    "osl_ephys",
+)
 
 PROBE = """
 import json, sys
@@ -52,8 +60,7 @@ def run_cli(*args: str) -> str:
         run_cli("plugins", "--json"),
         run_cli("config", "--help"),
     ],
-    ids=["import", "list-models", "core-modules", "help", "plugins", "plugins-json",
-         "config-help"],
+    ids=["import", "list-models", "core-modules", "help", "plugins", "plugins-json", "config-help"],
 )
 def test_stays_light(body):
     assert heavy_modules_after(body) == []

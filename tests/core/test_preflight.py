@@ -54,8 +54,9 @@ def test_optional_imports_and_module_getattr_are_not_flagged(fake_dist):
     assert entry.status == "not loaded"
 
 
-def test_module_facts_are_cached_between_runs_and_refreshed_on_change(fake_dist, tmp_path,
-                                                                      monkeypatch):
+def test_module_facts_are_cached_between_runs_and_refreshed_on_change(
+    fake_dist, tmp_path, monkeypatch
+):
     from ephys_core import _preflight
 
     monkeypatch.setattr(_preflight, "_cache", _preflight._FactCache())

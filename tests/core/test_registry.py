@@ -20,8 +20,11 @@ MODELS = "ephys.models"
 
 
 def test_listing_reads_metadata_without_importing(fake_dist):
-    fake_dist.add("ephys-fake", entry_points={MODELS: {"net": "fake_pkg.models:Net"}},
-                  files={"fake_pkg/__init__.py": "", "fake_pkg/models.py": GOOD_MODEL})
+    fake_dist.add(
+        "ephys-fake",
+        entry_points={MODELS: {"net": "fake_pkg.models:Net"}},
+        files={"fake_pkg/__init__.py": "", "fake_pkg/models.py": GOOD_MODEL},
+    )
     registry = get_registry("models")
     assert registry.names() == ["net"]
     assert "net" in registry
@@ -31,8 +34,11 @@ def test_listing_reads_metadata_without_importing(fake_dist):
 
 
 def test_load_imports_once_and_caches(fake_dist):
-    fake_dist.add("ephys-fake", entry_points={MODELS: {"net": "fake_pkg.models:Net"}},
-                  files={"fake_pkg/__init__.py": "", "fake_pkg/models.py": GOOD_MODEL})
+    fake_dist.add(
+        "ephys-fake",
+        entry_points={MODELS: {"net": "fake_pkg.models:Net"}},
+        files={"fake_pkg/__init__.py": "", "fake_pkg/models.py": GOOD_MODEL},
+    )
     registry = get_registry("models")
     first = registry.load("net")
     assert registry.load("net") is first
@@ -50,8 +56,11 @@ def test_names_filters_with_patterns(ephys_registry):
 
 
 def test_create_validates_params_and_ignores_none_overrides(fake_dist):
-    fake_dist.add("ephys-fake", entry_points={MODELS: {"net": "fake_pkg.models:Net"}},
-                  files={"fake_pkg/__init__.py": "", "fake_pkg/models.py": GOOD_MODEL})
+    fake_dist.add(
+        "ephys-fake",
+        entry_points={MODELS: {"net": "fake_pkg.models:Net"}},
+        files={"fake_pkg/__init__.py": "", "fake_pkg/models.py": GOOD_MODEL},
+    )
     registry = get_registry("models")
     net = registry.create("net", {"width": 4}, depth=None)
     assert (net.config.width, net.config.depth) == (4, 2)
@@ -71,8 +80,12 @@ def test_unknown_name_suggests_close_matches(ephys_registry):
 
 
 def test_same_name_from_two_distributions_names_both(fake_dist):
-    files = {"fake_a/__init__.py": "", "fake_a/m.py": GOOD_MODEL,
-             "fake_b/__init__.py": "", "fake_b/m.py": GOOD_MODEL}
+    files = {
+        "fake_a/__init__.py": "",
+        "fake_a/m.py": GOOD_MODEL,
+        "fake_b/__init__.py": "",
+        "fake_b/m.py": GOOD_MODEL,
+    }
     fake_dist.add("ephys-a", entry_points={MODELS: {"net": "fake_a.m:Net"}}, files=files)
     fake_dist.add("ephys-b", entry_points={MODELS: {"net": "fake_b.m:Net"}})
     registry = get_registry("models")
@@ -85,8 +98,11 @@ def test_same_name_from_two_distributions_names_both(fake_dist):
 
 
 def test_programmatic_registration_cannot_silently_shadow(fake_dist):
-    fake_dist.add("ephys-fake", entry_points={MODELS: {"net": "fake_pkg.models:Net"}},
-                  files={"fake_pkg/__init__.py": "", "fake_pkg/models.py": GOOD_MODEL})
+    fake_dist.add(
+        "ephys-fake",
+        entry_points={MODELS: {"net": "fake_pkg.models:Net"}},
+        files={"fake_pkg/__init__.py": "", "fake_pkg/models.py": GOOD_MODEL},
+    )
     with pytest.raises(DuplicateComponentError, match="ephys-fake 1.0"):
         register("models", "net", "fake_pkg.models:Net")
     undo = register("models", "net", "fake_pkg.models:Net", replace=True)
@@ -112,8 +128,12 @@ def test_unregister_removes_a_registration(ephys_registry):
 
 
 def test_broken_plugin_is_recorded_and_raised_with_its_cause_on_request(fake_dist):
-    fake_dist.add("ephys-broken", "2.1", entry_points={MODELS: {"bad": "broken_pkg:Net"}},
-                  files={"broken_pkg/__init__.py": BROKEN_IMPORT})
+    fake_dist.add(
+        "ephys-broken",
+        "2.1",
+        entry_points={MODELS: {"bad": "broken_pkg:Net"}},
+        files={"broken_pkg/__init__.py": BROKEN_IMPORT},
+    )
     registry = get_registry("models")
     assert registry.info("bad").status == "not loaded"
     with pytest.raises(PluginLoadError) as err:
@@ -134,8 +154,11 @@ def test_load_all_warns_once_per_distribution_and_continues(fake_dist, caplog):
         entry_points={MODELS: {"bad1": "broken_pkg:A", "bad2": "broken_pkg:B"}},
         files={"broken_pkg/__init__.py": BROKEN_IMPORT},
     )
-    fake_dist.add("ephys-fake", entry_points={MODELS: {"net": "fake_pkg.models:Net"}},
-                  files={"fake_pkg/__init__.py": "", "fake_pkg/models.py": GOOD_MODEL})
+    fake_dist.add(
+        "ephys-fake",
+        entry_points={MODELS: {"net": "fake_pkg.models:Net"}},
+        files={"fake_pkg/__init__.py": "", "fake_pkg/models.py": GOOD_MODEL},
+    )
     with caplog.at_level(logging.WARNING, logger="ephys"):
         loaded = get_registry("models").load_all()
         get_registry("models").load_all()
@@ -150,8 +173,11 @@ def test_strict_mode_raises_at_once(fake_dist, monkeypatch):
     from ephys_core._policy import PluginPolicy
 
     fake_dist.host.policy = PluginPolicy(strict=True)
-    fake_dist.add("ephys-broken", entry_points={MODELS: {"bad": "broken_pkg:Net"}},
-                  files={"broken_pkg/__init__.py": BROKEN_IMPORT})
+    fake_dist.add(
+        "ephys-broken",
+        entry_points={MODELS: {"bad": "broken_pkg:Net"}},
+        files={"broken_pkg/__init__.py": BROKEN_IMPORT},
+    )
     with pytest.raises(PluginLoadError, match="libfoo"):
         get_registry("models").load_all()
 
@@ -174,8 +200,11 @@ def test_disabled_distribution_is_not_discovered(fake_dist):
     from ephys_core._policy import PluginPolicy
 
     fake_dist.host.policy = PluginPolicy(disabled=frozenset({"ephys-broken"}))
-    fake_dist.add("ephys-broken", entry_points={MODELS: {"bad": "broken_pkg:Net"}},
-                  files={"broken_pkg/__init__.py": BROKEN_IMPORT})
+    fake_dist.add(
+        "ephys-broken",
+        entry_points={MODELS: {"bad": "broken_pkg:Net"}},
+        files={"broken_pkg/__init__.py": BROKEN_IMPORT},
+    )
     assert "bad" not in get_registry("models")
 
 

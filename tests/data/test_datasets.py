@@ -25,13 +25,17 @@ def codes(tmp_path_factory):
 
 def build(name, root, **params):
     params.setdefault("window_seconds", 0.5)
-    return get_registry("datasets").create(name, {"roots": [str(r) for r in np.atleast_1d(root)],
-                                                  **params})
+    return get_registry("datasets").create(
+        name, {"roots": [str(r) for r in np.atleast_1d(root)], **params}
+    )
 
 
 def test_next_step_targets_are_the_inputs_one_sample_later(signals, codes):
-    for name, root in (("continuous_next_step", signals), ("tokens_next_step", codes),
-                       ("mulaw_next_step", signals)):
+    for name, root in (
+        ("continuous_next_step", signals),
+        ("tokens_next_step", codes),
+        ("mulaw_next_step", signals),
+    ):
         builder = build(name, root)
         dataset = builder.build("val")
         x, y = dataset[0]
@@ -66,12 +70,20 @@ def test_wrong_kind_of_data_is_a_clear_error(signals, codes):
 
 def _site(root, names, offset, sfreq=100.0, dataset="site"):
     rng = np.random.default_rng(offset)
-    theta = np.linspace(0, 2 * np.pi, 12, endpoint=False)[offset:offset + len(names)]
+    theta = np.linspace(0, 2 * np.pi, 12, endpoint=False)[offset : offset + len(names)]
     pos = np.stack([np.cos(theta), np.sin(theta), np.zeros_like(theta)], 1) * 0.07
     for s in range(3):
-        rec = Recording.from_array(rng.standard_normal((len(names), 300)).astype(np.float32),
-                                   sfreq, names, "mag", name=f"sub-{s}", subject=str(s),
-                                   dataset=dataset, pos_3d=pos, pos_2d=(pos[:, :2] + 1) / 2)
+        rec = Recording.from_array(
+            rng.standard_normal((len(names), 300)).astype(np.float32),
+            sfreq,
+            names,
+            "mag",
+            name=f"sub-{s}",
+            subject=str(s),
+            dataset=dataset,
+            pos_3d=pos,
+            pos_2d=(pos[:, :2] + 1) / 2,
+        )
         write_session(root, rec, {})
     write_manifest(root)
     return root
@@ -80,8 +92,13 @@ def _site(root, names, offset, sfreq=100.0, dataset="site"):
 def test_sites_are_unioned_on_one_layout_with_fill_and_mask(tmp_path):
     a = _site(tmp_path / "a", [f"A{i}" for i in range(6)], 0, dataset="a")
     b = _site(tmp_path / "b", [f"B{i}" for i in range(6)], 3, dataset="b")
-    builder = build("continuous_next_step", [a, b], fill_value=-9.0, mask_missing=True,
-                    split={"strategy": "dataset", "holdout": "b"})
+    builder = build(
+        "continuous_next_step",
+        [a, b],
+        fill_value=-9.0,
+        mask_missing=True,
+        split={"strategy": "dataset", "holdout": "b"},
+    )
     assert builder.data_spec()["n_channels"] == 9  # channels 3-5 are the same sensors
     assert builder.layout.ch_names[3:6] == ["A3", "A4", "A5"]
     x, target = builder.build("val")[0]  # a site-b window
@@ -120,9 +137,14 @@ def test_labels_and_subjects_travel_beside_the_signal(signals):
 
 def test_augmentations_apply_to_training_only(signals):
     plain = build("continuous_next_step", signals)
-    augmented = build("continuous_next_step", signals, augmentations=[
-        {"name": "time_mask", "num_blocks": 1, "block_samples": 10, "value": 0.0},
-        {"name": "additive_noise", "sigma": 0.5}])
+    augmented = build(
+        "continuous_next_step",
+        signals,
+        augmentations=[
+            {"name": "time_mask", "num_blocks": 1, "block_samples": 10, "value": 0.0},
+            {"name": "additive_noise", "sigma": 0.5},
+        ],
+    )
     np.testing.assert_array_equal(plain.build("val")[0][0], augmented.build("val")[0][0])
     assert not np.array_equal(plain.build("train")[0][0], augmented.build("train")[0][0])
     with pytest.raises(ConfigError, match="sensor images only"):
@@ -141,12 +163,14 @@ def test_mixup_blends_signals_and_quantises_afterwards(signals):
     assert plain.dtype == torch.int64  # validation items are still tokens
     continuous = build("continuous_next_step", signals)
     x, y = continuous.collate_fn(MixupSection(alpha=0.4))(
-        [continuous.build("train")[i] for i in range(4)])
+        [continuous.build("train")[i] for i in range(4)]
+    )
     raw = torch.as_tensor(np.stack([continuous.build("train")[i][0] for i in range(4)]))
     assert x.dtype == torch.float32 and not torch.equal(x, raw)
     with pytest.raises(ConfigError, match="mu-law codes"):
-        build("tokens_next_step", write_example_dataset(
-            signals.parent / "c2", codes=True, seconds=2)).collate_fn(MixupSection())
+        build(
+            "tokens_next_step", write_example_dataset(signals.parent / "c2", codes=True, seconds=2)
+        ).collate_fn(MixupSection())
 
 
 def test_mixup_of_class_targets_gives_soft_one_hot():

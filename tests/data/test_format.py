@@ -24,9 +24,17 @@ from ephys_data.stages.scaling import Clip, MuLaw, Normalize
 def recording(name="sub-01_task-rest", n_channels=4, n_times=500, seed=0, **fields):
     rng = np.random.default_rng(seed)
     data = rng.standard_normal((n_channels, n_times)) * 1e-12
-    return Recording.from_array(data, 100.0, [f"M{i}" for i in range(n_channels)], "mag",
-                                name=name, subject="01", task="rest", units=("T",) * n_channels,
-                                **fields)
+    return Recording.from_array(
+        data,
+        100.0,
+        [f"M{i}" for i in range(n_channels)],
+        "mag",
+        name=name,
+        subject="01",
+        task="rest",
+        units=("T",) * n_channels,
+        **fields,
+    )
 
 
 def test_session_round_trip(tmp_path):
@@ -53,8 +61,9 @@ def test_codes_keep_their_small_integer_type(tmp_path):
 
 def test_prepared_samples_map_back_to_physical_units(tmp_path):
     rec = recording(n_times=2000)
-    prepared = MuLaw(MuLaw.Config(amplitude=5.0))(Clip(Clip.Config(k=5))(
-        Normalize(Normalize.Config())(rec)))
+    prepared = MuLaw(MuLaw.Config(amplitude=5.0))(
+        Clip(Clip.Config(k=5))(Normalize(Normalize.Config())(rec))
+    )
     write_session(tmp_path, prepared, {})
     session = Session.open(session_dir(tmp_path, rec.name))
     back = to_physical(np.asarray(session.data), session.meta["transforms"])
@@ -91,7 +100,7 @@ def test_truncated_and_corrupt_files_are_named(tmp_path):
     data = folder / "data.npy"
     data.write_bytes(data.read_bytes()[:1000])
     with pytest.raises(DatasetFormatError, match=r"data\.npy is truncated or corrupt"):
-        Session.open(folder).data
+        _ = Session.open(folder).data
     (folder / "meta.json").write_text("{not json")
     with pytest.raises(DatasetFormatError, match=r"meta\.json is corrupt"):
         Session.open(folder)

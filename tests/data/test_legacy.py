@@ -17,9 +17,15 @@ def write_legacy(root, with_condition=False):
         folder.mkdir(parents=True)
         for i in range(n_chunks):
             rows = 3 + int(with_condition)
-            chunk = {"data": np.full((rows, 10), i, dtype=np.float64), "ch_names": ["a", "b", "c"],
-                     "ch_types": [1, 1, 2], "pos_2d": np.zeros((3, 2)), "sfreq": 100,
-                     "session": s, "bad_channels": ["b"]}
+            chunk = {
+                "data": np.full((rows, 10), i, dtype=np.float64),
+                "ch_names": ["a", "b", "c"],
+                "ch_types": [1, 1, 2],
+                "pos_2d": np.zeros((3, 2)),
+                "sfreq": 100,
+                "session": s,
+                "bad_channels": ["b"],
+            }
             np.save(folder / f"{i}.npy", chunk, allow_pickle=True)
     (root / "broken").mkdir()
     (root / "broken" / "0.npy").write_bytes(b"garbage")
@@ -33,8 +39,9 @@ def test_refuses_without_explicit_permission(tmp_path):
 
 
 def test_imports_chunks_in_order_and_reports_failures(tmp_path):
-    manifest = import_legacy(write_legacy(tmp_path / "old", True), tmp_path / "new",
-                             allow_pickle=True)
+    manifest = import_legacy(
+        write_legacy(tmp_path / "old", True), tmp_path / "new", allow_pickle=True
+    )
     assert [f["name"] for f in manifest["failures"]] == ["broken"]
     dataset = PreparedDataset(tmp_path / "new")
     session = dataset.session("sub-1_ses-rest")
@@ -49,8 +56,9 @@ def test_cli_import(tmp_path):
     runner = CliRunner()
     refused = runner.invoke(app, ["data", "import-legacy", str(old), str(tmp_path / "a")])
     assert refused.exit_code == 1 and "--allow-pickle" in refused.output
-    partial = runner.invoke(app, ["data", "import-legacy", str(old), str(tmp_path / "b"),
-                                  "--allow-pickle"])
+    partial = runner.invoke(
+        app, ["data", "import-legacy", str(old), str(tmp_path / "b"), "--allow-pickle"]
+    )
     assert partial.exit_code == 3 and "imported 2 sessions" in partial.output
     info = runner.invoke(app, ["data", "info", str(tmp_path / "b")])
     assert info.exit_code == 0 and "2 sessions" in info.output and "broken" in info.output

@@ -12,22 +12,8 @@ from ephys_data.recording import Recording, RecordingError
 from ephys_data.stages.bads import BadChannels, BadSegments, robust_bad_channels
 from ephys_data.stages.io import Read
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    """One BLAS thread: these tests run many small SVDs, and on a small shared machine
-    OpenBLAS threads spinning against other processes slow them down many times over."""
-    import scipy.linalg  # noqa: F401 - load scipy's BLAS so that the limit covers it
-
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
 RECORDINGS = Path(__file__).resolve().parents[3] / "shared" / "data" / "recordings"
+
 
 def with_data(rec: Recording, data: np.ndarray) -> Recording:
     raw = rec.raw.copy()
@@ -108,7 +94,8 @@ def test_meg_interpolation_restores_the_signal():
     clean = Notch(Notch.Config(line_freq=50.0))(example_meg_recording(heartbeat=False))
     target = clean.ch_names[31]
     out = BadChannels(BadChannels.Config(action="interpolate", interpolation="fast"))(
-        damage(clean, noisy=[target], flat=[]))
+        damage(clean, noisy=[target], flat=[])
+    )
     i = clean.ch_names.index(target)
     assert out.provenance["bad_channels"] == [target]
     assert out.bads == ()  # interpolated channels are good again
@@ -168,8 +155,9 @@ def test_bad_segments_jumps_and_flat_spans():
     data[7, 1400:] = 0.0  # flat for 30 % of the recording: a bad channel
     data[5, 1200:1210] += 1e-3  # a 1 mV step: jumps at 6.0 s and 6.05 s
     rec = with_data(rec, data)
-    stage = BadSegments(BadSegments.Config(peak={"eeg": 1e-4}, flat=0.0, min_duration=0.002,
-                                           zero=True))
+    stage = BadSegments(
+        BadSegments.Config(peak={"eeg": 1e-4}, flat=0.0, min_duration=0.002, zero=True)
+    )
     out = stage(rec)
     bad = [a for a in out.annotations if a["description"].startswith("BAD_")]
     flat = [a for a in bad if a["description"] == "BAD_flat"]

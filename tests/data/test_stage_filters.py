@@ -48,10 +48,12 @@ def test_bandpass_keeps_the_band_and_removes_the_rest(example):
 def test_minimum_phase_is_causal_and_zero_phase_is_not(method):
     rec = impulse()
     middle = rec.n_times // 2
-    causal = BandPass(BandPass.Config(l_freq=1.0, h_freq=40.0, method=method,
-                                      phase="minimum"))(rec).get_data()[0]
-    acausal = BandPass(BandPass.Config(l_freq=1.0, h_freq=40.0, method=method,
-                                       phase="zero"))(rec).get_data()[0]
+    causal = BandPass(BandPass.Config(l_freq=1.0, h_freq=40.0, method=method, phase="minimum"))(
+        rec
+    ).get_data()[0]
+    acausal = BandPass(BandPass.Config(l_freq=1.0, h_freq=40.0, method=method, phase="zero"))(
+        rec
+    ).get_data()[0]
     peak = np.abs(acausal).max()
     assert np.abs(causal[:middle]).max() < 1e-6 * peak  # nothing before the impulse
     assert np.abs(acausal[:middle]).max() > 1e-3 * peak  # symmetric response
@@ -80,8 +82,17 @@ def test_bandpass_config_and_nyquist_errors(example):
 
 def test_notch_frequencies():
     stage = Notch(Notch.Config(line_freq=50.0))
-    assert stage.frequencies(1000.0) == [50.0, 100.0, 150.0, 200.0, 250.0, 300.0, 350.0,
-                                         400.0, 450.0]
+    assert stage.frequencies(1000.0) == [
+        50.0,
+        100.0,
+        150.0,
+        200.0,
+        250.0,
+        300.0,
+        350.0,
+        400.0,
+        450.0,
+    ]
     assert stage.frequencies(200.0) == [50.0]
     assert Notch(Notch.Config(line_freq=60.0, harmonics=False)).frequencies(1000.0) == [60.0]
     assert Notch(Notch.Config(freqs=[50.0, 150.0])).frequencies(200.0) == [50.0]
@@ -122,8 +133,10 @@ def test_resample_array_state(example):
     out = Resample(Resample.Config(sfreq=100.0))(rec)
     assert out.state == "array" and out.sfreq == 100.0 and out.n_times == 1000
     assert power_at(out, 10.0) == pytest.approx(power_at(example, 10.0) / 4, rel=0.2)
-    codes = rec.with_transform(np.zeros((rec.n_channels, rec.n_times), np.uint8),
-                               {"kind": "mulaw", "mu": 255, "amplitude": 1.0})
+    codes = rec.with_transform(
+        np.zeros((rec.n_channels, rec.n_times), np.uint8),
+        {"kind": "mulaw", "mu": 255, "amplitude": 1.0},
+    )
     with pytest.raises(RecordingError, match="mu-law"):
         Resample(Resample.Config(sfreq=100.0))(codes)
 
@@ -132,27 +145,57 @@ def test_resample_labels_nearest():
     labels = np.array([0, 0, 1, 1, 2, 2, 0, 0], dtype=np.int16)
     assert resample_labels(labels, 8.0, 4.0, 4).tolist() == [0, 1, 2, 0]
     # ties (output samples half-way between two inputs) take the later input sample
-    assert resample_labels(labels, 8.0, 16.0, 16).tolist() == [0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
-                                                               2, 0, 0, 0, 0, 0]
+    assert resample_labels(labels, 8.0, 16.0, 16).tolist() == [
+        0,
+        0,
+        0,
+        1,
+        1,
+        1,
+        1,
+        2,
+        2,
+        2,
+        2,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ]
 
 
 @pytest.mark.realdata
-@pytest.mark.parametrize("relative", [
-    "ctf/test_ctf_comp_raw.fif", "megin/141027_cropped_90Hz_raw.fif", "kit/MQKIT_125_2sec.con",
-    "kit/test.sqd", "eeg/test.edf", "eeg/test.bdf", "eeg/test.vhdr",
-])
+@pytest.mark.parametrize(
+    "relative",
+    [
+        "ctf/test_ctf_comp_raw.fif",
+        "megin/141027_cropped_90Hz_raw.fif",
+        "kit/MQKIT_125_2sec.con",
+        "kit/test.sqd",
+        "eeg/test.edf",
+        "eeg/test.bdf",
+        "eeg/test.vhdr",
+    ],
+)
 def test_filters_on_every_real_recording(recordings, relative):
     rec = Read(Read.Config())(Recording.unloaded(recordings / relative))
     target = 60.0 if rec.sfreq < 200 else 100.0
     h_freq = min(40.0, rec.sfreq / 2 - 5)
-    for stage in (BandPass(BandPass.Config(l_freq=1.0, h_freq=h_freq)),
-                  Notch(Notch.Config(line_freq=50.0)),
-                  Resample(Resample.Config(sfreq=target))):
+    for stage in (
+        BandPass(BandPass.Config(l_freq=1.0, h_freq=h_freq)),
+        Notch(Notch.Config(line_freq=50.0)),
+        Resample(Resample.Config(sfreq=target)),
+    ):
         rec = stage(rec)
     assert rec.sfreq == target
     assert np.isfinite(rec.get_data()).all()
-    assert [s["stage"] for s in rec.provenance["steps"]] == ["read", "bandpass", "notch",
-                                                             "resample"]
+    assert [s["stage"] for s in rec.provenance["steps"]] == [
+        "read",
+        "bandpass",
+        "notch",
+        "resample",
+    ]
 
 
 @pytest.mark.realdata
@@ -176,7 +219,12 @@ def test_ctf_pipeline_end_to_end(recordings):
     assert rec.ch_types.count("mag") == 273 and rec.ch_types.count("eeg") == 8
     assert np.isfinite(rec.get_data()).all()
     assert [s["stage"] for s in rec.provenance["steps"]] == [
-        "read", "bandpass", "notch", "resample", "bad_channels"]
+        "read",
+        "bandpass",
+        "notch",
+        "resample",
+        "bad_channels",
+    ]
     assert rec.provenance["source"] == str(source)
     assert set(rec.bads) == set(rec.provenance["bad_channels"])
     for name in rec.bads:

@@ -11,21 +11,6 @@ from ephys_data.stages.ica import ICAArtifacts
 from ephys_data.stages.io import Read
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    """One BLAS thread: these tests run many small SVDs, and on a small shared machine
-    OpenBLAS threads spinning against other processes slow them down many times over."""
-    import scipy.linalg  # noqa: F401 - load scipy's BLAS so that the limit covers it
-
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
 def test_heartbeat_estimated_from_meg_is_removed():
     with_heart = example_meg_raw(seconds=12.0, sfreq=100.0, heartbeat=True)
     without = example_meg_raw(seconds=12.0, sfreq=100.0, heartbeat=False)  # same brain, noise
@@ -49,13 +34,16 @@ def blink_recording() -> tuple[Recording, np.ndarray]:
     n = raw.n_times
     blinks = np.zeros(n)
     for start in np.arange(150, n - 50, 230):
-        blinks[start:start + 30] += np.hanning(30)
+        blinks[start : start + 30] += np.hanning(30)
     frontal = {"Fp1": 1.0, "Fp2": 1.0, "AF3": 0.6, "AF4": 0.6, "F3": 0.3, "F4": 0.3, "Fz": 0.3}
     weights = np.array([frontal.get(name, 0.02) for name in raw.ch_names])
     artefact = 8e-5 * weights[:, None] * blinks
     raw._data += artefact
-    eog = mne.io.RawArray(1e-4 * blinks[None] + 1e-6 * np.random.default_rng(1).standard_normal(
-        (1, n)), mne.create_info(["EOG061"], raw.info["sfreq"], "eog"), verbose="error")
+    eog = mne.io.RawArray(
+        1e-4 * blinks[None] + 1e-6 * np.random.default_rng(1).standard_normal((1, n)),
+        mne.create_info(["EOG061"], raw.info["sfreq"], "eog"),
+        verbose="error",
+    )
     raw.add_channels([eog], force_update_info=True)
     return Recording.from_raw(raw, name="blinks"), artefact
 
@@ -75,9 +63,13 @@ def test_blinks_are_removed_and_the_eog_channel_dropped():
 
 def test_eog_proxy_channels_and_keeping_artefact_channels():
     rec, _ = blink_recording()
-    out = ICAArtifacts(ICAArtifacts.Config(
-        n_components=15, eog_channels=["Fp1", "Fp2"], drop_artifact_channels=False,
-    ))(rec)
+    out = ICAArtifacts(
+        ICAArtifacts.Config(
+            n_components=15,
+            eog_channels=["Fp1", "Fp2"],
+            drop_artifact_channels=False,
+        )
+    )(rec)
     assert "EOG061" in out.ch_names
     assert out.provenance["steps"][-1]["eog_components"]
 
@@ -90,7 +82,8 @@ def test_real_megin(recordings):
     assert step["n_components"] == 15
     assert out.ch_names == rec.ch_names and np.isfinite(out.get_data()).all()
     types = np.array(rec.ch_types)
-    np.testing.assert_array_equal(out.get_data()[types == "grad"],
-                                  rec.get_data()[types == "grad"])  # not fitted, not touched
+    np.testing.assert_array_equal(
+        out.get_data()[types == "grad"], rec.get_data()[types == "grad"]
+    )  # not fitted, not touched
     changed = bool(np.abs(out.get_data() - rec.get_data()).max() > 0)
     assert changed == bool(step["excluded"])

@@ -11,21 +11,6 @@ from ephys_data.stages.io import Read
 from ephys_data.stages.maxwell import Maxwell, is_megin
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    """One BLAS thread: these tests run many small SVDs, and on a small shared machine
-    OpenBLAS threads spinning against other processes slow them down many times over."""
-    import scipy.linalg  # noqa: F401 - load scipy's BLAS so that the limit covers it
-
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
 def mag_power(rec: Recording, freq: float) -> float:
     mags = [i for i, t in enumerate(rec.ch_types) if t == "mag"]
     data = rec.get_data()[mags]

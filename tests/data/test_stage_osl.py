@@ -61,8 +61,9 @@ def test_chain_syntax_is_checked_without_osl_ephys(monkeypatch):
 
 @pytest.mark.realdata
 def test_real_chain_matches_the_same_steps_in_mne(recordings):
-    rec = Read(Read.Config())(Recording.unloaded(
-        recordings / "ctf/testdata_ctf_short_discontinuous.ds"))
+    rec = Read(Read.Config())(
+        Recording.unloaded(recordings / "ctf/testdata_ctf_short_discontinuous.ds")
+    )
     out = OSLChain(OSLChain.Config(config=CHAIN))(rec)
     assert out.sfreq == 200.0 and out.ch_names == rec.ch_names
     raw = rec.raw.copy()
@@ -80,8 +81,9 @@ def test_real_chain_matches_the_same_steps_in_mne(recordings):
 
 @pytest.mark.realdata
 def test_osl_bad_channel_steps(recordings):
-    rec = Read(Read.Config())(Recording.unloaded(
-        recordings / "ctf/testdata_ctf_short_discontinuous.ds"))
+    rec = Read(Read.Config())(
+        Recording.unloaded(recordings / "ctf/testdata_ctf_short_discontinuous.ds")
+    )
     data = rec.get_data().copy()
     noisy = rec.ch_names[40]
     data[40] += 50 * data[40].std() * np.random.default_rng(0).standard_normal(data.shape[1])

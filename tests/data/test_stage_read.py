@@ -18,7 +18,10 @@ ALL_TYPES = ["meg", "ref_meg", "eeg", "eog", "ecg", "emg", "stim", "misc"]
 # channels (as MNE reads them), sampling frequency, length in seconds: the README's table
 TABLE = {
     "ctf/testdata_ctf_short_discontinuous.ds": (
-        {"mag": 273, "ref_meg": 28, "eeg": 8, "misc": 44, "stim": 3}, 1200.0, 2.0),
+        {"mag": 273, "ref_meg": 28, "eeg": 8, "misc": 44, "stim": 3},
+        1200.0,
+        2.0,
+    ),
     "ctf/test_ctf_comp_raw.fif": ({"mag": 274, "ref_meg": 29, "misc": 35, "stim": 2}, 480.0, 0.5),
     "megin/141027_cropped_90Hz_raw.fif": ({"mag": 102, "grad": 204}, 90.0, 10.0),
     "kit/MQKIT_125_2sec.con": ({"mag": 125, "ref_meg": 3, "misc": 64, "stim": 1}, 1000.0, 2.0),
@@ -87,8 +90,14 @@ def test_stimulus_events_become_annotations(recordings):
     rec = read(path)
     assert "stim" not in rec.ch_types
     raw = mne.io.read_raw_kit(path, preload=True, verbose="error")
-    events = mne.find_events(raw, stim_channel="STI 014", shortest_event=1, consecutive=True,
-                             initial_event=True, verbose="error")
+    events = mne.find_events(
+        raw,
+        stim_channel="STI 014",
+        shortest_event=1,
+        consecutive=True,
+        initial_event=True,
+        verbose="error",
+    )
     assert len(events) > 0
     stim = [a for a in rec.annotations if a["description"].startswith("STI 014/")]
     assert [stim_code(a["description"]) for a in stim] == events[:, 2].tolist()
@@ -107,8 +116,7 @@ def test_file_annotations_are_kept_beside_stimulus_events(recordings):
 
 def test_channel_types_are_set_before_picking(recordings):
     path = recordings / "ctf/testdata_ctf_short_discontinuous.ds"
-    rec = read(path, picks=["meg", "eog", "ecg"], channel_types={"EEG057": "ecg",
-                                                                 "EEG058": "eog"})
+    rec = read(path, picks=["meg", "eog", "ecg"], channel_types={"EEG057": "ecg", "EEG058": "eog"})
     assert Counter(rec.ch_types) == {"mag": 273, "ecg": 1, "eog": 1}
     assert rec.ch_types[rec.ch_names.index("EEG057")] == "ecg"
     with pytest.raises(RecordingError, match="lacks: EEG999"):
@@ -165,7 +173,10 @@ def test_example_input_events(tmp_path):
     stage = Read(Read.Config())
     rec = stage(stage.example_input(tmp_path))
     assert [(a["description"], a["onset"]) for a in rec.annotations] == [
-        ("STI 014/1", 1.0), ("STI 014/2", 4.5), ("STI 014/1", 7.5)]
+        ("STI 014/1", 1.0),
+        ("STI 014/2", 4.5),
+        ("STI 014/1", 7.5),
+    ]
     assert set(rec.ch_types) == {"eeg"}
 
 

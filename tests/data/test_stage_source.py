@@ -10,24 +10,11 @@ from ephys_data.recording import Recording, RecordingError
 from ephys_data.stages.io import Read
 from ephys_data.stages.source import SourceProjection, parcel_layout
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    """One BLAS thread: these tests run many small SVDs, and on a small shared machine
-    OpenBLAS threads spinning against other processes slow them down many times over."""
-    import scipy.linalg  # noqa: F401 - load scipy's BLAS so that the limit covers it
-
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-PARCELS = {f"{part}-{hemi}" for part in ("anteriorsuperior", "anteriorinferior",
-                                         "posteriorsuperior", "posteriorinferior")
-           for hemi in ("lh", "rh")}
+PARCELS = {
+    f"{part}-{hemi}"
+    for part in ("anteriorsuperior", "anteriorinferior", "posteriorsuperior", "posteriorinferior")
+    for hemi in ("lh", "rh")
+}
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +29,11 @@ def meg():
     rec = example_meg_recording(seconds=4.0, heartbeat=False)
     labels = np.zeros(rec.n_times, dtype=np.int16)
     labels[100:300] = 2
-    return rec.replace(labels=labels, label_names={2: "two"},
-                       annotations=({"onset": 1.0, "duration": 0.5, "description": "BAD_x"},))
+    return rec.replace(
+        labels=labels,
+        label_names={2: "two"},
+        annotations=({"onset": 1.0, "duration": 0.5, "description": "BAD_x"},),
+    )
 
 
 def project(subjects_dir, rec: Recording, **params) -> Recording:
@@ -80,8 +70,11 @@ def test_label_weights_equal_mne_on_every_source(subjects_dir, meg):
     import mne
 
     for mode in ("mean_flip", "pca_flip"):
-        stage = SourceProjection(SourceProjection.Config(
-            subjects_dir=subjects_dir, spacing="ico2", bem_ico=None, mode=mode, detrend=False))
+        stage = SourceProjection(
+            SourceProjection.Config(
+                subjects_dir=subjects_dir, spacing="ico2", bem_ico=None, mode=mode, detrend=False
+            )
+        )
         raw, _ = stage._sensors(meg)
         trans, _ = stage._trans(raw.info, subjects_dir, "x")
         src = stage._source_space(subjects_dir, "x")
@@ -89,15 +82,17 @@ def test_label_weights_equal_mne_on_every_source(subjects_dir, meg):
         inv = stage._inverse(raw, trans, src, stage._bem(subjects_dir, "x"), "x")
         data = raw.get_data()
         fast = stage.label_weights(inv, raw.info, labels, src, data) @ data
-        stc = mne.minimum_norm.apply_inverse_raw(raw, inv, 1 / 9, method="dSPM",
-                                                 pick_ori="normal", verbose="error")
+        stc = mne.minimum_norm.apply_inverse_raw(
+            raw, inv, 1 / 9, method="dSPM", pick_ori="normal", verbose="error"
+        )
         full = mne.extract_label_time_course(stc, labels, src, mode=mode, verbose="error")
         np.testing.assert_allclose(fast, full, rtol=1e-6, atol=1e-6 * np.abs(full).max())
         assert np.array_equal(project(subjects_dir, meg, mode=mode, detrend=False).data, fast)
 
 
-@pytest.mark.parametrize(("method", "unit"), [("MNE", "Am"), ("sLORETA", "sLORETA"),
-                                              ("eLORETA", "Am")])
+@pytest.mark.parametrize(
+    ("method", "unit"), [("MNE", "Am"), ("sLORETA", "sLORETA"), ("eLORETA", "Am")]
+)
 def test_other_inverse_methods(subjects_dir, meg, method, unit):
     out = project(subjects_dir, meg, method=method, noise_cov="data")
     check_parcels(out, meg, unit)
@@ -105,8 +100,9 @@ def test_other_inverse_methods(subjects_dir, meg, method, unit):
 
 @pytest.mark.realdata
 def test_real_ctf_with_digitisation(subjects_dir, recordings):
-    rec = Read(Read.Config())(Recording.unloaded(
-        recordings / "ctf/testdata_ctf_short_discontinuous.ds"))
+    rec = Read(Read.Config())(
+        Recording.unloaded(recordings / "ctf/testdata_ctf_short_discontinuous.ds")
+    )
     out = project(subjects_dir, rec)
     check_parcels(out, rec)
     step = out.provenance["steps"][-1]
@@ -132,8 +128,7 @@ def test_eeg_needs_three_layers_and_works_with_them(subjects_dir, tmp_path):
     assert out.provenance["steps"][-1]["n_sensors"] == 32
 
 
-def test_subjects_dir_is_required_and_never_downloaded(monkeypatch, meg, subjects_dir,
-                                                       tmp_path):
+def test_subjects_dir_is_required_and_never_downloaded(monkeypatch, meg, subjects_dir, tmp_path):
     monkeypatch.delenv("SUBJECTS_DIR", raising=False)
     stage = SourceProjection(SourceProjection.Config(spacing="ico2", bem_ico=None))
     with pytest.raises(RecordingError, match="SUBJECTS_DIR environment variable"):
@@ -168,21 +163,31 @@ def test_full_pipeline_to_a_prepared_session(subjects_dir, recordings, tmp_path)
     from ephys_core.protocols import RecordingRef
     from ephys_data.pipeline import Pipeline, process_session
 
-    ref = RecordingRef(path=recordings / "kit/test.sqd", name="sub-01_task-auditory",
-                       task="auditory")
-    pipeline = Pipeline([
-        {"name": "read", "params": {}},
-        {"name": "bandpass", "params": {"l_freq": 1.0, "h_freq": 40.0}},
-        {"name": "notch", "params": {"line_freq": 50}},
-        {"name": "bad_segments", "params": {"muscle": True}},
-        {"name": "resample", "params": {"sfreq": 100}},
-        {"name": "bad_channels", "params": {}},
-        {"name": "condition_labels", "params": {
-            "stim_channel": "STI 014", "rules": [{"codes": [255], "label": 1, "name": "x"}]}},
-        {"name": "source_projection", "params": {
-            "subjects_dir": str(subjects_dir), "spacing": "ico2", "bem_ico": None}},
-        {"name": "normalize", "params": {}},
-    ])
+    ref = RecordingRef(
+        path=recordings / "kit/test.sqd", name="sub-01_task-auditory", task="auditory"
+    )
+    pipeline = Pipeline(
+        [
+            {"name": "read", "params": {}},
+            {"name": "bandpass", "params": {"l_freq": 1.0, "h_freq": 40.0}},
+            {"name": "notch", "params": {"line_freq": 50}},
+            {"name": "bad_segments", "params": {"muscle": True}},
+            {"name": "resample", "params": {"sfreq": 100}},
+            {"name": "bad_channels", "params": {}},
+            {
+                "name": "condition_labels",
+                "params": {
+                    "stim_channel": "STI 014",
+                    "rules": [{"codes": [255], "label": 1, "name": "x"}],
+                },
+            },
+            {
+                "name": "source_projection",
+                "params": {"subjects_dir": str(subjects_dir), "spacing": "ico2", "bem_ico": None},
+            },
+            {"name": "normalize", "params": {}},
+        ]
+    )
     result = process_session(ref, pipeline.specs, tmp_path, pipeline.config_hash)
     assert result.status == "done", result.error
     meta = json.loads(next(tmp_path.glob("**/meta.json")).read_text())
@@ -191,5 +196,12 @@ def test_full_pipeline_to_a_prepared_session(subjects_dir, recordings, tmp_path)
     assert meta["labels"]["names"] == {"0": "none", "1": "x"}
     assert any(a["description"] == "STI 014/255" for a in meta["annotations"])
     assert [s["stage"] for s in meta["provenance"]["steps"]] == [
-        "read", "bandpass", "notch", "bad_segments", "resample", "bad_channels",
-        "condition_labels", "source_projection"]
+        "read",
+        "bandpass",
+        "notch",
+        "bad_segments",
+        "resample",
+        "bad_channels",
+        "condition_labels",
+        "source_projection",
+    ]

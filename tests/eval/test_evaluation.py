@@ -20,19 +20,47 @@ def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("eval")
     root = write_example_dataset(tmp / "prepared", seconds=10)
     config = {
-        "name": "tiny", "out_dir": str(tmp / "runs"),
-        "data": {"dataset": {"name": "mulaw_next_step", "params": {
-            "roots": [str(root)], "window_seconds": 0.5, "split": {"val": 0.2, "test": 0.2}}},
-            "batch_size": 8},
-        "model": {"name": "gpt2meg", "params": {"d_model": 16, "n_layers": 1, "n_heads": 2,
-                                                "context_length": 64, "dropout": 0.0}},
+        "name": "tiny",
+        "out_dir": str(tmp / "runs"),
+        "data": {
+            "dataset": {
+                "name": "mulaw_next_step",
+                "params": {
+                    "roots": [str(root)],
+                    "window_seconds": 0.5,
+                    "split": {"val": 0.2, "test": 0.2},
+                },
+            },
+            "batch_size": 8,
+        },
+        "model": {
+            "name": "gpt2meg",
+            "params": {
+                "d_model": 16,
+                "n_layers": 1,
+                "n_heads": 2,
+                "context_length": 64,
+                "dropout": 0.0,
+            },
+        },
         "loss": "cross_entropy",
-        "trainer": {"max_steps": 30, "val_check_interval": 15, "check_val_every_n_epoch": None,
-                    "log_every_n_steps": 5,
-                    "progress_bar": False},
+        "trainer": {
+            "max_steps": 30,
+            "val_check_interval": 15,
+            "check_val_every_n_epoch": None,
+            "log_every_n_steps": 5,
+            "progress_bar": False,
+        },
         "optim": {"lr": 3e-3},
-        "evaluation": {"split": "val", "evaluators": [{"name": "token_forecast", "params": {
-            "max_batches": 3, "n_contexts": 3, "horizon_seconds": 0.5}}]},
+        "evaluation": {
+            "split": "val",
+            "evaluators": [
+                {
+                    "name": "token_forecast",
+                    "params": {"max_batches": 3, "n_contexts": 3, "horizon_seconds": 0.5},
+                }
+            ],
+        },
     }
     path = tmp / "run.yaml"
     path.write_text(json.dumps(config))

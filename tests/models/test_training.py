@@ -50,8 +50,9 @@ class Recorder(pl.Callback):
         self.record, self.crash_at = log, crash_at
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx):
-        self.record.append((trainer.global_step,
-                         hashlib.md5(batch[0].numpy().tobytes()).hexdigest()))
+        self.record.append(
+            (trainer.global_step, hashlib.md5(batch[0].numpy().tobytes()).hexdigest())
+        )
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         if trainer.global_step == self.crash_at:
@@ -78,8 +79,10 @@ def _train_recording(config, log, crash_at=None, resume=False):
 
 @pytest.mark.parametrize("crash_at", [11, 14], ids=["mid-epoch", "epoch-end"])
 def test_resumption_continues_exactly(signal_root, tmp_path, crash_at):
-    sections = {"trainer": {"max_steps": 18, "checkpoint": {"every_n_steps": 4}},
-                "data": {"batch_size": 8}}
+    sections = {
+        "trainer": {"max_steps": 18, "checkpoint": {"every_n_steps": 4}},
+        "data": {"batch_size": 8},
+    }
     full, first, second = [], [], []
     _train_recording(load_config(tiny_run(signal_root, tmp_path, "a", **sections)), full)
     crashed = load_config(tiny_run(signal_root, tmp_path, "b", **sections))
@@ -93,8 +96,9 @@ def test_resumption_continues_exactly(signal_root, tmp_path, crash_at):
     a = load_checkpoint(tmp_path / "a/checkpoints/last.ckpt")
     b = load_checkpoint(tmp_path / "b/checkpoints/last.ckpt")
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
-    assert a["optimizer_states"][0]["state"][0]["step"] == b["optimizer_states"][0]["state"][0][
-        "step"]
+    assert (
+        a["optimizer_states"][0]["state"][0]["step"] == b["optimizer_states"][0]["state"][0]["step"]
+    )
 
 
 def test_learning_rate_warms_up_then_follows_cosine(signal_root, tmp_path):
@@ -127,17 +131,20 @@ def test_schedulers_and_optimisers_by_name(signal_root, tmp_path):
     from ephys_models.training.optim import build_optimizer, build_scheduler
 
     model = torch.nn.Linear(3, 3)
-    config = load_config({"optim": {"name": "SGD", "scheduler": {"name": "StepLR",
-                                                                "params": {"step_size": 2}}}})
+    config = load_config(
+        {"optim": {"name": "SGD", "scheduler": {"name": "StepLR", "params": {"step_size": 2}}}}
+    )
     optimizer = build_optimizer(model, config.optim)
     assert isinstance(optimizer, torch.optim.SGD)
-    assert isinstance(build_scheduler(optimizer, config.optim, 10)["scheduler"],
-                      torch.optim.lr_scheduler.StepLR)
+    assert isinstance(
+        build_scheduler(optimizer, config.optim, 10)["scheduler"], torch.optim.lr_scheduler.StepLR
+    )
     with pytest.raises(ConfigError, match="did you mean Adam"):
         build_optimizer(model, load_config({"optim": {"name": "AdamV"}}).optim)
     with pytest.raises(ConfigError, match="did you mean StepLR"):
-        build_scheduler(optimizer, load_config({"optim": {"scheduler": {"name": "SteppLR"}}}).optim,
-                        10)
+        build_scheduler(
+            optimizer, load_config({"optim": {"scheduler": {"name": "SteppLR"}}}).optim, 10
+        )
 
 
 def test_free_running_targets_line_up():
@@ -145,9 +152,21 @@ def test_free_running_targets_line_up():
     from ephys_core.registry import get_registry
     from ephys_models.training.free_running import free_running_step
 
-    model = get_registry("models").create("gpt2meg", {"n_channels": 2, "vocab_size": 16,
-                                                      "d_model": 8, "n_layers": 1, "n_heads": 2,
-                                                      "context_length": 32}).eval()
+    model = (
+        get_registry("models")
+        .create(
+            "gpt2meg",
+            {
+                "n_channels": 2,
+                "vocab_size": 16,
+                "d_model": 8,
+                "n_layers": 1,
+                "n_heads": 2,
+                "context_length": 32,
+            },
+        )
+        .eval()
+    )
     x = torch.randint(0, 16, (3, 2, 12))
     targets = torch.randint(0, 16, (3, 2, 12))
     outputs, sliced = free_running_step(model, x, targets, FreeRunningSection(k_steps=4))
@@ -159,12 +178,22 @@ def test_free_running_targets_line_up():
 
 
 def test_free_running_and_the_optional_extras_train(signal_root, tmp_path):
-    config = load_config(tiny_run(signal_root, tmp_path, trainer={
-        "max_steps": 4, "free_running": {"k_steps": 3, "prob": 1.0},
-        "early_stopping": {"patience": 2}, "swa": {"epoch_start": 1},
-        "loggers": ["csv", "tensorboard"], "precision": "bf16-mixed"},
-        data={"mixup": {"alpha": 0.4}, "batch_size": 4},
-        optim={"warmup_steps": 0, "scheduler": None}))  # SWA sets the learning rate itself
+    config = load_config(
+        tiny_run(
+            signal_root,
+            tmp_path,
+            trainer={
+                "max_steps": 4,
+                "free_running": {"k_steps": 3, "prob": 1.0},
+                "early_stopping": {"patience": 2},
+                "swa": {"epoch_start": 1},
+                "loggers": ["csv", "tensorboard"],
+                "precision": "bf16-mixed",
+            },
+            data={"mixup": {"alpha": 0.4}, "batch_size": 4},
+            optim={"warmup_steps": 0, "scheduler": None},
+        )
+    )  # SWA sets the learning rate itself
     assert train(config).global_step == 4
     assert list((tmp_path / "run" / "tensorboard").rglob("events.out.tfevents*"))
 
@@ -174,8 +203,9 @@ def test_free_running_refuses_continuous_models(signal_root, tmp_path):
     from ephys_models.training.free_running import free_running_step
 
     with pytest.raises(ConfigError, match="only token models"):
-        free_running_step(torch.nn.Identity(), torch.randn(2, 3, 10), torch.randn(2, 3, 10),
-                          FreeRunningSection())
+        free_running_step(
+            torch.nn.Identity(), torch.randn(2, 3, 10), torch.randn(2, 3, 10), FreeRunningSection()
+        )
 
 
 def test_test_and_export(signal_root, tmp_path):

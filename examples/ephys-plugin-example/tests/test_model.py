@@ -1,4 +1,5 @@
 import torch
+
 from ephys_core.registry import get_registry
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
-from ephys_core.components import Component, ComponentConfig
 from pydantic import Field
+
+from ephys_core.components import Component, ComponentConfig
 
 
 class SmoothL1(Component):

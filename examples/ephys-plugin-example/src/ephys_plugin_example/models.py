@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
-from ephys_core.components import Component, ComponentConfig
 from pydantic import Field
 from torch import nn
+
+from ephys_core.components import Component, ComponentConfig
 
 
 class TinyTCN(Component, nn.Module):

@@ -1,4 +1,4 @@
-"""Dotted ``key=value`` overrides of a raw configuration mapping (``-o model.params.n_layers=4``)."""
+"""Dotted ``key=value`` overrides of a raw configuration (``-o model.params.n_layers=4``)."""
 
 from __future__ import annotations
 

@@ -128,7 +128,8 @@ class _FactCache:
 
     def __init__(self) -> None:
         root = os.environ.get("EPHYS_CACHE_DIR") or os.path.join(
-            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ephys")
+            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ephys"
+        )
         self.path = Path(root) / "preflight.json"
         self.entries: dict[str, Any] | None = None
         self.dirty = False
@@ -153,8 +154,10 @@ class _FactCache:
             error, names, dynamic, imports = hit[1]
             return _Facts(error, tuple(names), dynamic, tuple(imports))
         facts = _analyse(path)
-        entries[path] = [stamp, [facts.error, list(facts.names), facts.dynamic,
-                                 list(facts.imports)]]
+        entries[path] = [
+            stamp,
+            [facts.error, list(facts.names), facts.dynamic, list(facts.imports)],
+        ]
         self.dirty = True
         return facts
 

@@ -1,4 +1,4 @@
-"""The run configuration: one YAML file describing preprocessing, data, model, training and evaluation.
+"""The run configuration: one YAML file for preprocessing, data, model, training, evaluation.
 
 A run configuration is a pydantic model of sections. Components are referenced only by registry
 name, with parameters validated by that component's own ``Config`` model::
@@ -259,7 +259,7 @@ class RunConfig(Section):
         return self.out_dir / self.name
 
     def component_specs(self) -> Iterator[tuple[str, str, ComponentSpec]]:
-        """Every component reference as ``(path, kind, spec)``, e.g. ``("model", "models", ...)``."""
+        """Every component reference as ``(path, kind, spec)``, e.g. ``("model", "models", s)``."""
         if self.preprocessing is not None:
             yield "preprocessing.source", "sources", self.preprocessing.source
             for i, stage in enumerate(self.preprocessing.stages):
@@ -320,7 +320,7 @@ class RunConfig(Section):
         return self
 
     def params(self, path: str) -> BaseModel:
-        """The validated ``Config`` instance of the component at ``path`` (after :meth:`resolve`)."""
+        """The validated ``Config`` of the component at ``path`` (resolving it if needed)."""
         if path not in self._resolved:
             self.resolve([path.split(".")[0].split("[")[0]])
         return self._resolved[path]
@@ -385,8 +385,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"<root>: expected a mapping of sections, got {type(data).__name__}",
-                          source=str(path))
+        raise ConfigError(
+            f"<root>: expected a mapping of sections, got {type(data).__name__}", source=str(path)
+        )
     return data
 
 

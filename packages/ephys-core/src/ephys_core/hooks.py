@@ -75,9 +75,7 @@ class Hooks:
             self._pm.trace.root.setwriter(lambda message: logger.debug("%s", message.rstrip()))
             self._pm.enable_tracing()
         for record in host.records(HOOKS_GROUP):
-            row = HookModule(
-                record.name, record.value, record.distribution, record.version, "ok"
-            )
+            row = HookModule(record.name, record.value, record.distribution, record.version, "ok")
             self.modules.append(row)
             try:
                 self._register(resolve_target(record.value), record.name)

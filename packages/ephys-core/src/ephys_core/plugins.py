@@ -74,9 +74,7 @@ class PluginHost:
         with self._lock:
             if self._records is None:
                 groups = [kind.group for kind in KINDS.values()] + [CLI_GROUP, HOOKS_GROUP]
-                self._records = (
-                    scan_entry_points(groups, self.search_path) if self.discover else {}
-                )
+                self._records = scan_entry_points(groups, self.search_path) if self.discover else {}
             kind = group.removeprefix("ephys.")
             return [
                 record

@@ -142,9 +142,7 @@ class Registry:
         first.status = "error"
         first.error = f"registered twice: by {first.source} and by {entry.source}"
 
-    def register(
-        self, name: str, target: Any, *, replace: bool = False
-    ) -> Callable[[], None]:
+    def register(self, name: str, target: Any, *, replace: bool = False) -> Callable[[], None]:
         """Register ``target`` under ``name`` from code (notebooks, tests, local plugin files).
 
         Parameters

@@ -51,16 +51,17 @@ def typed_run_config() -> type[BaseModel]:
     """A :class:`RunConfig` variant whose component references are typed per component."""
     spec = {kind: _spec_type(kind) for kind in KINDS}
     data = create_model("DataSection", __base__=DataSection, dataset=(spec["datasets"], ...))
+    evaluator_spec, stage_spec = spec["evaluators"], spec["preprocessing"]
     evaluation = create_model(
         "EvaluationSection",
         __base__=EvaluationSection,
-        evaluators=(list[spec["evaluators"]], Field(default_factory=list)),
+        evaluators=(list[evaluator_spec], Field(default_factory=list)),
     )
     preprocess = create_model(
         "PreprocessSection",
         __base__=PreprocessSection,
         source=(spec["sources"], ...),
-        stages=(list[spec["preprocessing"]], Field(default_factory=list)),
+        stages=(list[stage_spec], Field(default_factory=list)),
     )
     return create_model(  # type: ignore[no-any-return, call-overload]
         "RunConfig",

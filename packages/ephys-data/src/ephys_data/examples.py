@@ -20,7 +20,9 @@ __all__ = [
 ]
 
 
-def example_raw(seconds: float = 10.0, sfreq: float = 200.0, seed: int = 0, line_freq: float = 50.0):
+def example_raw(
+    seconds: float = 10.0, sfreq: float = 200.0, seed: int = 0, line_freq: float = 50.0
+):
     """An MNE ``RawArray`` of 32 EEG channels (standard 10-20 positions), in volts.
 
     The signal is 1/f background plus a 10 Hz alpha rhythm over posterior channels and a small
@@ -35,9 +37,38 @@ def example_raw(seconds: float = 10.0, sfreq: float = 200.0, seed: int = 0, line
         warnings.simplefilter("ignore", FutureWarning)
         montage = mne.channels.make_standard_montage("standard_1020")
     names = [
-        "Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "FC5", "FC1", "FC2", "FC6", "T7", "C3", "Cz",
-        "C4", "T8", "CP5", "CP1", "CP2", "CP6", "P7", "P3", "Pz", "P4", "P8", "PO9", "O1", "Oz",
-        "O2", "PO10", "AF3", "AF4",
+        "Fp1",
+        "Fp2",
+        "F7",
+        "F3",
+        "Fz",
+        "F4",
+        "F8",
+        "FC5",
+        "FC1",
+        "FC2",
+        "FC6",
+        "T7",
+        "C3",
+        "Cz",
+        "C4",
+        "T8",
+        "CP5",
+        "CP1",
+        "CP2",
+        "CP6",
+        "P7",
+        "P3",
+        "Pz",
+        "P4",
+        "P8",
+        "PO9",
+        "O1",
+        "Oz",
+        "O2",
+        "PO10",
+        "AF3",
+        "AF4",
     ]
     rng = np.random.default_rng(seed)
     n_times = int(round(seconds * sfreq))
@@ -93,8 +124,13 @@ def _dipole_field(sensors: np.ndarray, normals: np.ndarray, dipoles: np.ndarray)
     return gain
 
 
-def example_meg_raw(seconds: float = 10.0, sfreq: float = 200.0, seed: int = 0,
-                    heartbeat: bool = True, line_freq: float = 50.0):
+def example_meg_raw(
+    seconds: float = 10.0,
+    sfreq: float = 200.0,
+    seed: int = 0,
+    heartbeat: bool = True,
+    line_freq: float = 50.0,
+):
     """A synthetic MEGIN-like ``RawArray``: 102 magnetometers and 204 planar gradiometers.
 
     Sensors sit on a helmet around a head with digitised fiducials and head-shape points, so
@@ -115,8 +151,11 @@ def example_meg_raw(seconds: float = 10.0, sfreq: float = 200.0, seed: int = 0,
         ex = np.cross([0.0, 0.0, 1.0], ez)
         ex = ex / np.linalg.norm(ex) if np.linalg.norm(ex) > 1e-6 else np.array([1.0, 0, 0])
         ey = np.cross(ez, ex)
-        for suffix, kind, frame in (("1", "mag", (ex, ey)), ("2", "grad", (ex, ey)),
-                                    ("3", "grad", (ey, -ex))):
+        for suffix, kind, frame in (
+            ("1", "mag", (ex, ey)),
+            ("2", "grad", (ex, ey)),
+            ("3", "grad", (ey, -ex)),
+        ):
             names.append(f"MEG{i + 1:03d}{suffix}")
             types.append(kind)
             locs.append(np.concatenate([pos, frame[0], frame[1], ez]))
@@ -132,7 +171,9 @@ def example_meg_raw(seconds: float = 10.0, sfreq: float = 200.0, seed: int = 0,
     dipoles = _CENTER + 0.05 * _fibonacci_cap(12, -0.3)
     sources = np.fft.irfft(
         np.fft.rfft(rng.standard_normal((36, n_times)), axis=1)
-        / np.sqrt(np.maximum(np.fft.rfftfreq(n_times, 1 / sfreq), 1.0)), n=n_times, axis=1,
+        / np.sqrt(np.maximum(np.fft.rfftfreq(n_times, 1 / sfreq), 1.0)),
+        n=n_times,
+        axis=1,
     )
     sources[:6] += 3 * np.sin(2 * np.pi * 10.0 * t + rng.uniform(0, 6.28, (6, 1)))
     data = _sensor_response(locs, types, dipoles) @ sources
@@ -160,7 +201,10 @@ def example_meg_raw(seconds: float = 10.0, sfreq: float = 200.0, seed: int = 0,
     raw.set_meas_date(1_600_000_000)
     hsp = _CENTER + 0.09 * _fibonacci_cap(40, 0.0)
     montage = mne.channels.make_dig_montage(
-        nasion=[0.0, 0.1, 0.0], lpa=[-0.08, 0.0, 0.0], rpa=[0.08, 0.0, 0.0], hsp=hsp,
+        nasion=[0.0, 0.1, 0.0],
+        lpa=[-0.08, 0.0, 0.0],
+        rpa=[0.08, 0.0, 0.0],
+        hsp=hsp,
         coord_frame="head",
     )
     raw.set_montage(montage, verbose="error")
@@ -182,11 +226,13 @@ def _sensor_response(locs: np.ndarray, types: list[str], dipoles: np.ndarray) ->
     return gain
 
 
-def example_meg_recording(seconds: float = 10.0, sfreq: float = 200.0, seed: int = 0,
-                          heartbeat: bool = True) -> Recording:
+def example_meg_recording(
+    seconds: float = 10.0, sfreq: float = 200.0, seed: int = 0, heartbeat: bool = True
+) -> Recording:
     """:func:`example_meg_raw` as an MNE-backed :class:`Recording` named ``example_meg``."""
-    return Recording.from_raw(example_meg_raw(seconds, sfreq, seed, heartbeat),
-                              name="example_meg", subject="01")
+    return Recording.from_raw(
+        example_meg_raw(seconds, sfreq, seed, heartbeat), name="example_meg", subject="01"
+    )
 
 
 # -- anatomy --------------------------------------------------------------------------------------
@@ -197,13 +243,47 @@ def icosphere(grade: int) -> tuple[np.ndarray, np.ndarray]:
     seen from outside (outward normals), as FreeSurfer and MNE expect.
     """
     phi = (1 + 5**0.5) / 2
-    rr = np.array([[-1, phi, 0], [1, phi, 0], [-1, -phi, 0], [1, -phi, 0],
-                   [0, -1, phi], [0, 1, phi], [0, -1, -phi], [0, 1, -phi],
-                   [phi, 0, -1], [phi, 0, 1], [-phi, 0, -1], [-phi, 0, 1]], dtype=float)
-    tris = np.array([[0, 11, 5], [0, 5, 1], [0, 1, 7], [0, 7, 10], [0, 10, 11],
-                     [1, 5, 9], [5, 11, 4], [11, 10, 2], [10, 7, 6], [7, 1, 8],
-                     [3, 9, 4], [3, 4, 2], [3, 2, 6], [3, 6, 8], [3, 8, 9],
-                     [4, 9, 5], [2, 4, 11], [6, 2, 10], [8, 6, 7], [9, 8, 1]])
+    rr = np.array(
+        [
+            [-1, phi, 0],
+            [1, phi, 0],
+            [-1, -phi, 0],
+            [1, -phi, 0],
+            [0, -1, phi],
+            [0, 1, phi],
+            [0, -1, -phi],
+            [0, 1, -phi],
+            [phi, 0, -1],
+            [phi, 0, 1],
+            [-phi, 0, -1],
+            [-phi, 0, 1],
+        ],
+        dtype=float,
+    )
+    tris = np.array(
+        [
+            [0, 11, 5],
+            [0, 5, 1],
+            [0, 1, 7],
+            [0, 7, 10],
+            [0, 10, 11],
+            [1, 5, 9],
+            [5, 11, 4],
+            [11, 10, 2],
+            [10, 7, 6],
+            [7, 1, 8],
+            [3, 9, 4],
+            [3, 4, 2],
+            [3, 2, 6],
+            [3, 6, 8],
+            [3, 8, 9],
+            [4, 9, 5],
+            [2, 4, 11],
+            [6, 2, 10],
+            [8, 6, 7],
+            [9, 8, 1],
+        ]
+    )
     points = list(rr / np.linalg.norm(rr, axis=1, keepdims=True))
     for _ in range(grade):
         midpoints: dict[tuple[int, int], int] = {}
@@ -256,8 +336,9 @@ def write_synthetic_subject(subjects_dir, subject: str = "fsaverage", grade: int
     bumpy = unit * (1 + 0.04 * unit[:, :1] * unit[:, 1:2] + 0.03 * unit[:, 2:3] ** 3)
 
     def write(path, center, radius, shape=bumpy):
-        mne.write_surface(str(path), (np.asarray(center) + radius * shape) * 1000.0, tris,
-                          overwrite=True)
+        mne.write_surface(
+            str(path), (np.asarray(center) + radius * shape) * 1000.0, tris, overwrite=True
+        )
 
     head_center = (0.0, -0.02, 0.006)  # nested surfaces share centre and shape
     write(root / "bem" / "inner_skull.surf", head_center, 0.075)
@@ -278,13 +359,27 @@ def write_synthetic_subject(subjects_dir, subject: str = "fsaverage", grade: int
         }
         for name, mask in parcels.items():
             vertices = np.flatnonzero(mask)
-            labels.append(mne.Label(vertices, pos=center + 0.032 * bumpy[vertices], hemi=hemi,
-                                    name=f"{name}-{hemi}", subject=subject))
-    mne.write_labels_to_annot(labels, subject=subject, parc="aparc", subjects_dir=subjects_dir,
-                              overwrite=True, verbose="error")
+            labels.append(
+                mne.Label(
+                    vertices,
+                    pos=center + 0.032 * bumpy[vertices],
+                    hemi=hemi,
+                    name=f"{name}-{hemi}",
+                    subject=subject,
+                )
+            )
+    mne.write_labels_to_annot(
+        labels,
+        subject=subject,
+        parc="aparc",
+        subjects_dir=subjects_dir,
+        overwrite=True,
+        verbose="error",
+    )
     fiducials, frame = mne.io.read_fiducials(
         Path(mne.__file__).parent / "data" / "fsaverage" / "fsaverage-fiducials.fif"
     )
-    mne.io.write_fiducials(root / "bem" / f"{subject}-fiducials.fif", fiducials, frame,
-                           overwrite=True, verbose="error")
+    mne.io.write_fiducials(
+        root / "bem" / f"{subject}-fiducials.fif", fiducials, frame, overwrite=True, verbose="error"
+    )
     return root

@@ -117,8 +117,10 @@ def write_session(root: Path, recording: Recording, provenance: Mapping[str, Any
                     f"{recording.name}: {len(recording.labels)} labels for {data.shape[1]} samples"
                 )
             _save_array(tmp / "labels.npy", np.asarray(recording.labels, dtype=np.int16))
-            labels = {"file": "labels.npy", "names": {str(k): v for k, v in
-                                                       recording.label_names.items()}}
+            labels = {
+                "file": "labels.npy",
+                "names": {str(k): v for k, v in recording.label_names.items()},
+            }
         meta = {
             "format": FORMAT,
             "name": recording.name,
@@ -268,18 +270,33 @@ def write_manifest(root: Path, extra: Mapping[str, Any] | None = None) -> dict[s
     for session in iter_sessions(root):
         meta = session.meta
         sessions.append(
-            {key: meta.get(key) for key in (
-                "name", "dataset", "subject", "session", "task", "run", "sfreq", "n_channels",
-                "n_times", "dtype",
-            )}
+            {
+                key: meta.get(key)
+                for key in (
+                    "name",
+                    "dataset",
+                    "subject",
+                    "session",
+                    "task",
+                    "run",
+                    "sfreq",
+                    "n_channels",
+                    "n_times",
+                    "dtype",
+                )
+            }
         )
         total_samples += session.n_times
         total_seconds += session.n_times / session.sfreq
     manifest = {
         "format": MANIFEST_FORMAT,
         "sessions": sessions,
-        "totals": {"sessions": len(sessions), "samples": total_samples,
-                   "seconds": total_seconds, "hours": total_seconds / 3600},
+        "totals": {
+            "sessions": len(sessions),
+            "samples": total_samples,
+            "seconds": total_seconds,
+            "hours": total_seconds / 3600,
+        },
         **(extra or {}),
     }
     root.mkdir(parents=True, exist_ok=True)

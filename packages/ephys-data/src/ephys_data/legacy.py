@@ -66,19 +66,30 @@ def _session_recording(session: Path) -> Recording:
         raise LegacyImportError(
             f"{session}: {data.shape[0]} data rows for {len(names)} channel names"
         )
-    types = [_KINDS.get(t, str(t)) if isinstance(t, int | np.integer) else str(t)
-             for t in first.get("ch_types", ["misc"] * len(names))]
+    types = [
+        _KINDS.get(t, str(t)) if isinstance(t, int | np.integer) else str(t)
+        for t in first.get("ch_types", ["misc"] * len(names))
+    ]
     transforms = []
     if "mulaw_mu" in first:
         # the old pipeline never stored the amplitude it divided by
         transforms.append({"kind": "mulaw", "mu": int(first["mulaw_mu"]), "amplitude": None})
-    optional = {k: np.asarray(first[k], dtype=float) for k in ("pos_2d", "pos_3d", "ori_3d")
-                if first.get(k) is not None}
+    optional = {
+        k: np.asarray(first[k], dtype=float)
+        for k in ("pos_2d", "pos_3d", "ori_3d")
+        if first.get(k) is not None
+    }
     return Recording.from_array(
         data if np.issubdtype(data.dtype, np.integer) else data.astype(np.float32),
-        float(first["sfreq"]), names, types, name=session.name,
-        units=("",) * len(names), bads=tuple(first.get("bad_channels") or ()),
-        labels=labels, transforms=tuple(transforms), **optional,
+        float(first["sfreq"]),
+        names,
+        types,
+        name=session.name,
+        units=("",) * len(names),
+        bads=tuple(first.get("bad_channels") or ()),
+        labels=labels,
+        transforms=tuple(transforms),
+        **optional,
     )
 
 
@@ -121,8 +132,11 @@ def import_legacy(
     for folder in sessions:
         try:
             recording = _session_recording(folder)
-            write_session(dst, recording, {"imported_from": str(folder),
-                                           "source_format": "legacy pickled chunks"})
+            write_session(
+                dst,
+                recording,
+                {"imported_from": str(folder), "source_format": "legacy pickled chunks"},
+            )
             error = None
         except LegacyImportError as err:
             error = str(err)

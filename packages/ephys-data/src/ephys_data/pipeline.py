@@ -136,8 +136,9 @@ class Pipeline:
             stage = registry.create(spec["name"], spec["params"])
             started = time.perf_counter()
             recording = stage(recording)
-            logger.debug("%s: %s took %.2f s", recording.name, spec["name"],
-                         time.perf_counter() - started)
+            logger.debug(
+                "%s: %s took %.2f s", recording.name, spec["name"], time.perf_counter() - started
+            )
         return recording
 
 
@@ -180,10 +181,9 @@ def is_done(out_dir: Path, ref: RecordingRef, config_hash: str) -> bool:
         provenance = json.loads(meta_path.read_text(encoding="utf-8"))["provenance"]
     except (OSError, ValueError, KeyError):
         return False
-    return (
-        provenance.get("config_hash") == config_hash
-        and provenance.get("source_fingerprint") == source_fingerprint(Path(ref.path))
-    )
+    return provenance.get("config_hash") == config_hash and provenance.get(
+        "source_fingerprint"
+    ) == source_fingerprint(Path(ref.path))
 
 
 def process_session(
@@ -197,8 +197,13 @@ def process_session(
     try:
         pipeline = Pipeline(specs)
         recording = Recording.unloaded(
-            ref.path, name=ref.name, dataset=ref.dataset, subject=ref.subject,
-            session=ref.session, task=ref.task, run=ref.run,
+            ref.path,
+            name=ref.name,
+            dataset=ref.dataset,
+            subject=ref.subject,
+            session=ref.session,
+            task=ref.task,
+            run=ref.run,
         )
         recording = pipeline.run(recording)
         if recording.state == "unloaded":
@@ -214,12 +219,14 @@ def process_session(
                 "versions": _versions(),
             },
         )
-        return SessionResult(ref.name, str(ref.path), "done", time.perf_counter() - started,
-                             recording.duration)
+        return SessionResult(
+            ref.name, str(ref.path), "done", time.perf_counter() - started, recording.duration
+        )
     except Exception as exc:  # one bad recording must not stop the others
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        return SessionResult(ref.name, str(ref.path), "failed", time.perf_counter() - started,
-                             error=detail)
+        return SessionResult(
+            ref.name, str(ref.path), "failed", time.perf_counter() - started, error=detail
+        )
 
 
 Event = Callable[[str, Any], None]
@@ -264,8 +271,10 @@ def preprocess(
     names = [ref.name for ref in refs]
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
-        raise ConfigError(f"preprocessing.source: session names must be unique; {name!r} "
-                          f"gave duplicates: {dupes[:10]}")
+        raise ConfigError(
+            f"preprocessing.source: session names must be unique; {name!r} "
+            f"gave duplicates: {dupes[:10]}"
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = PreprocessSummary(out)
@@ -276,22 +285,33 @@ def preprocess(
         else:
             todo.append(ref)
     notify("plan", {"total": len(refs), "skipped": len(refs) - len(todo)})
-    logger.info("%d recordings found, %d already prepared, %d to process",
-                len(refs), len(refs) - len(todo), len(todo))
+    logger.info(
+        "%d recordings found, %d already prepared, %d to process",
+        len(refs),
+        len(refs) - len(todo),
+        len(todo),
+    )
     for result in _execute(todo, pipeline, out, workers, scheduler):
         summary.results.append(result)
         if result.status == "failed":
             logger.warning("%s (%s) failed: %s", result.name, result.source, result.error)
         notify("result", result)
     failures = sorted(
-        ({"name": r.name, "source": r.source, "error": r.error}
-         for r in summary.results if r.status == "failed"),
+        (
+            {"name": r.name, "source": r.source, "error": r.error}
+            for r in summary.results
+            if r.status == "failed"
+        ),
         key=lambda item: item["name"],
     )
     summary.manifest = write_manifest(
         out,
-        {"pipeline": pipeline.specs, "config_hash": pipeline.config_hash,
-         "source": {"name": name, "params": params}, "failures": failures},
+        {
+            "pipeline": pipeline.specs,
+            "config_hash": pipeline.config_hash,
+            "source": {"name": name, "params": params},
+            "failures": failures,
+        },
     )
     summary.results.sort(key=lambda r: r.name)
     return summary
@@ -311,8 +331,9 @@ def _execute(
 
         context = multiprocessing.get_context("spawn")
         threads = max(1, (os.cpu_count() or 1) // workers)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                 initializer=_limit_threads, initargs=(threads,)) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=_limit_threads, initargs=(threads,)
+        ) as pool:
             futures = [pool.submit(process_session, ref, *args) for ref in refs]
             for future in as_completed(futures):
                 yield future.result()

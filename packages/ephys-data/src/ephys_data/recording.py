@@ -141,8 +141,12 @@ class Recording:
         types = [ch_types] * len(ch_names) if isinstance(ch_types, str) else list(ch_types)
         fields.setdefault("units", ("",) * len(ch_names))
         return cls(
-            name=name, data=data, sfreq=float(sfreq), ch_names=tuple(ch_names),
-            ch_types=tuple(types), **fields,
+            name=name,
+            data=data,
+            sfreq=float(sfreq),
+            ch_names=tuple(ch_names),
+            ch_types=tuple(types),
+            **fields,
         )
 
     # -- state ---------------------------------------------------------------------------------
@@ -271,8 +275,11 @@ def annotations_from_raw(raw: mne.io.BaseRaw) -> tuple[dict[str, Any], ...]:
     # the same conversion as MNE's own, with or without a measurement date
     onsets = np.asarray(annotations.onset, dtype=np.float64) - float(raw.first_time)
     return tuple(
-        {"onset": round(float(onset), 9), "duration": round(float(duration), 9),
-         "description": str(description)}
+        {
+            "onset": round(float(onset), 9),
+            "duration": round(float(duration), 9),
+            "description": str(description),
+        }
         for onset, duration, description in zip(
             onsets, annotations.duration, annotations.description, strict=True
         )

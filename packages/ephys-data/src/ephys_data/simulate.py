@@ -20,7 +20,9 @@ logger = get_logger(__name__)
 TEMPLATE_SFREQ = 150.0
 
 
-def simulate_meg(path: str | Path, seconds: float, seed: int = 0, noise: float | None = None) -> Path:
+def simulate_meg(
+    path: str | Path, seconds: float, seed: int = 0, noise: float | None = None
+) -> Path:
     """Simulate ``seconds`` of 306-channel MEGIN data and save it as a FIF file.
 
     Parameters

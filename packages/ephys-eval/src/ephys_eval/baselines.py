@@ -43,8 +43,9 @@ class TokenStatistics:
         self.pairs += tokens[..., 1:].size
 
     @classmethod
-    def from_batches(cls, batches: Iterable[np.ndarray], vocab_size: int,
-                     n_channels: int) -> TokenStatistics:
+    def from_batches(
+        cls, batches: Iterable[np.ndarray], vocab_size: int, n_channels: int
+    ) -> TokenStatistics:
         """Statistics of an iterable of ``(B, C, T)`` token batches."""
         stats = cls(vocab_size, n_channels)
         for batch in batches:

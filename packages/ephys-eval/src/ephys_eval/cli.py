@@ -53,11 +53,21 @@ def show_summary(summary: dict) -> None:
         if "teacher_forced" not in result:
             continue
         tf, ro = result["teacher_forced"], result["rollout"]
-        rows = [(f, f"{tf[f]['cross_entropy']:.4f}", f"{tf[f]['accuracy']:.3f}",
-                 f"{ro['psd_log_distance'][f]:.3f}", f"{ro['divergence_seconds'][f]:.2f}")
-                for f in ("model", "repeat_last", "token_frequency")]
-        table(f"{name} on the {tf['split']} split", ["forecaster", "cross-entropy",
-              "accuracy", "PSD log-distance", "diverges after (s)"], rows)
+        rows = [
+            (
+                f,
+                f"{tf[f]['cross_entropy']:.4f}",
+                f"{tf[f]['accuracy']:.3f}",
+                f"{ro['psd_log_distance'][f]:.3f}",
+                f"{ro['divergence_seconds'][f]:.2f}",
+            )
+            for f in ("model", "repeat_last", "token_frequency")
+        ]
+        table(
+            f"{name} on the {tf['split']} split",
+            ["forecaster", "cross-entropy", "accuracy", "PSD log-distance", "diverges after (s)"],
+            rows,
+        )
 
 
 @quickstart_app.command(name="quickstart")

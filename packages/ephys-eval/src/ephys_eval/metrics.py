@@ -11,7 +11,9 @@ from scipy.signal import welch
 __all__ = ["correlation_distance", "divergence_curve", "mean_psd", "psd_log_distance"]
 
 
-def mean_psd(x: np.ndarray, sfreq: float, nperseg: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def mean_psd(
+    x: np.ndarray, sfreq: float, nperseg: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Welch power spectral density averaged over examples and channels: ``(freqs, psd)``."""
     n = x.shape[-1]
     nperseg = min(nperseg or int(sfreq), n)
@@ -40,8 +42,9 @@ def psd_log_distance(
 def _correlation(x: np.ndarray) -> np.ndarray:
     flat = np.moveaxis(x, 1, 0).reshape(x.shape[1], -1)
     std = flat.std(axis=1, keepdims=True)
-    flat = np.divide(flat - flat.mean(axis=1, keepdims=True), std, out=np.zeros_like(flat),
-                     where=std > 0)
+    flat = np.divide(
+        flat - flat.mean(axis=1, keepdims=True), std, out=np.zeros_like(flat), where=std > 0
+    )
     return flat @ flat.T / flat.shape[1]
 
 
@@ -62,6 +65,9 @@ def divergence_curve(generated: np.ndarray, real: np.ndarray, smooth: int = 1) -
     curve = err / max(float(real.var()), 1e-12)
     if smooth > 1:
         kernel = np.ones(smooth) / smooth
-        curve = np.convolve(np.pad(curve, (smooth // 2, smooth - 1 - smooth // 2), mode="edge"),
-                            kernel, mode="valid")
+        curve = np.convolve(
+            np.pad(curve, (smooth // 2, smooth - 1 - smooth // 2), mode="edge"),
+            kernel,
+            mode="valid",
+        )
     return curve

@@ -11,8 +11,12 @@ from ephys_eval.metrics import _correlation, divergence_curve, mean_psd
 
 __all__ = ["plot_covariance", "plot_divergence", "plot_examples", "plot_psd"]
 
-COLORS = {"real": "black", "model": "tab:blue", "repeat_last": "tab:orange",
-          "token_frequency": "tab:green"}
+COLORS = {
+    "real": "black",
+    "model": "tab:blue",
+    "repeat_last": "tab:orange",
+    "token_frequency": "tab:green",
+}
 
 
 def _figure(*args, **kwargs):
@@ -31,8 +35,13 @@ def plot_psd(signals: Mapping[str, np.ndarray], sfreq: float, path: Path) -> Pat
         freqs, psd = mean_psd(x, sfreq)
         if not np.any(psd[1:] > 0):
             continue  # a constant forecast has no power to draw
-        ax.semilogy(freqs[1:], np.where(psd[1:] > 0, psd[1:], np.nan), label=name,
-                    color=COLORS.get(name), lw=2 if name == "real" else 1.2)
+        ax.semilogy(
+            freqs[1:],
+            np.where(psd[1:] > 0, psd[1:], np.nan),
+            label=name,
+            color=COLORS.get(name),
+            lw=2 if name == "real" else 1.2,
+        )
     ax.set_xlabel("frequency (Hz)")
     ax.set_ylabel("power (normalised units$^2$/Hz)")
     ax.set_title("Power spectral density of rollouts")
@@ -57,8 +66,9 @@ def plot_covariance(signals: Mapping[str, np.ndarray], path: Path) -> Path:
     return path
 
 
-def plot_divergence(real: np.ndarray, generated: Mapping[str, np.ndarray], sfreq: float,
-                    path: Path) -> Path:
+def plot_divergence(
+    real: np.ndarray, generated: Mapping[str, np.ndarray], sfreq: float, path: Path
+) -> Path:
     """Normalised error against the true continuation over the forecast horizon."""
     plt, fig, ax = _figure(figsize=(6, 4))
     for name, x in generated.items():
@@ -75,8 +85,13 @@ def plot_divergence(real: np.ndarray, generated: Mapping[str, np.ndarray], sfreq
     return path
 
 
-def plot_examples(context: np.ndarray, signals: Mapping[str, np.ndarray], sfreq: float,
-                  path: Path, channels: int = 3) -> Path:
+def plot_examples(
+    context: np.ndarray,
+    signals: Mapping[str, np.ndarray],
+    sfreq: float,
+    path: Path,
+    channels: int = 3,
+) -> Path:
     """A few channels of one example: context, then the real and generated continuations."""
     n = min(channels, context.shape[0])
     plt, fig, axes = _figure(n, 1, figsize=(8, 1.8 * n), sharex=True)
@@ -84,8 +99,13 @@ def plot_examples(context: np.ndarray, signals: Mapping[str, np.ndarray], sfreq:
     for i, ax in enumerate(np.atleast_1d(axes)):
         ax.plot(t_ctx, context[i], color="grey", lw=1)
         for name, x in signals.items():
-            ax.plot(np.arange(x.shape[-1]) / sfreq, x[i], color=COLORS.get(name), lw=1,
-                    label=name if i == 0 else None)
+            ax.plot(
+                np.arange(x.shape[-1]) / sfreq,
+                x[i],
+                color=COLORS.get(name),
+                lw=1,
+                label=name if i == 0 else None,
+            )
         ax.axvline(0, color="k", lw=0.8)
         ax.set_ylabel(f"ch {i}")
     np.atleast_1d(axes)[-1].set_xlabel("time from the end of the context (s)")

@@ -73,33 +73,70 @@ def _channel_choice(prepared: Path, simulated: bool) -> Any:
     return [names[int(i * step)] for i in range(MAX_CHANNELS)]
 
 
-def quickstart_config(out: Path, prepared: Path, channels: Any, n_sessions: int,
-                      steps: int) -> dict[str, Any]:
+def quickstart_config(
+    out: Path, prepared: Path, channels: Any, n_sessions: int, steps: int
+) -> dict[str, Any]:
     """The run configuration of the quickstart (also written to ``quickstart.yaml``)."""
-    split = ({"strategy": "subject", "val": 0.2, "test": 0.2} if n_sessions >= 3
-             else {"strategy": "time", "val": 0.2, "test": 0.2})
+    split = (
+        {"strategy": "subject", "val": 0.2, "test": 0.2}
+        if n_sessions >= 3
+        else {"strategy": "time", "val": 0.2, "test": 0.2}
+    )
     return {
         "name": "gpt2meg-quickstart",
         "seed": 0,
         "out_dir": str(out / "runs"),
         "data": {
-            "dataset": {"name": "mulaw_next_step", "params": {
-                "roots": [str(prepared)], "window_seconds": 1.0, "overlap_seconds": 0.5,
-                "channels": channels, "amplitude": 5.0, "split": split}},
+            "dataset": {
+                "name": "mulaw_next_step",
+                "params": {
+                    "roots": [str(prepared)],
+                    "window_seconds": 1.0,
+                    "overlap_seconds": 0.5,
+                    "channels": channels,
+                    "amplitude": 5.0,
+                    "split": split,
+                },
+            },
             "batch_size": 8,
             "drop_last": False,  # short recordings may not fill many batches
         },
-        "model": {"name": "gpt2meg", "params": {
-            "d_model": 64, "n_layers": 2, "n_heads": 4, "context_length": 128, "dropout": 0.0}},
+        "model": {
+            "name": "gpt2meg",
+            "params": {
+                "d_model": 64,
+                "n_layers": 2,
+                "n_heads": 4,
+                "context_length": 128,
+                "dropout": 0.0,
+            },
+        },
         "loss": {"name": "cross_entropy"},
-        "trainer": {"max_steps": steps, "val_check_interval": max(steps // 3, 1),
-                    "check_val_every_n_epoch": None, "limit_val_batches": 20,
-                    "log_every_n_steps": 25, "accelerator": "cpu", "devices": 1,
-                    "checkpoint": {"every_n_steps": max(steps // 3, 1)}},
-        "optim": {"lr": 2e-3, "weight_decay": 0.01, "warmup_steps": min(30, steps // 5),
-                  "scheduler": {"name": "cosine", "min_lr_ratio": 0.1}},
-        "evaluation": {"split": "val", "evaluators": [{"name": "token_forecast", "params": {
-            "max_batches": 20, "n_contexts": 8, "horizon_seconds": 2.0}}]},
+        "trainer": {
+            "max_steps": steps,
+            "val_check_interval": max(steps // 3, 1),
+            "check_val_every_n_epoch": None,
+            "limit_val_batches": 20,
+            "log_every_n_steps": 25,
+            "accelerator": "cpu",
+            "devices": 1,
+            "checkpoint": {"every_n_steps": max(steps // 3, 1)},
+        },
+        "optim": {
+            "lr": 2e-3,
+            "weight_decay": 0.01,
+            "warmup_steps": min(30, steps // 5),
+            "scheduler": {"name": "cosine", "min_lr_ratio": 0.1},
+        },
+        "evaluation": {
+            "split": "val",
+            "evaluators": [
+                {
+                    "name": "token_forecast",
+                    "params": {"max_batches": 20, "n_contexts": 8, "horizon_seconds": 2.0},
+                }
+            ],
+        },
     }
 
 
@@ -133,13 +170,19 @@ def quickstart(
         source_root = Path(input_path)  # type: ignore[arg-type]
     prepared = out / "prepared"
     logger.info("preprocessing %s into %s", source_root, prepared)
-    summary = preprocess({"name": "folder", "params": {"root": str(source_root)}},
-                         _stages(simulated), prepared)
+    summary = preprocess(
+        {"name": "folder", "params": {"root": str(source_root)}}, _stages(simulated), prepared
+    )
     if not summary.manifest["totals"]["sessions"]:
         failures = "; ".join(f"{f['name']}: {f['error']}" for f in summary.manifest["failures"])
         raise EphysError(f"no recording could be preprocessed: {failures}")
-    config_data = quickstart_config(out, prepared, _channel_choice(prepared, simulated),
-                                    summary.manifest["totals"]["sessions"], steps)
+    config_data = quickstart_config(
+        out,
+        prepared,
+        _channel_choice(prepared, simulated),
+        summary.manifest["totals"]["sessions"],
+        steps,
+    )
     config_path = out / "quickstart.yaml"
     config_path.write_text(yaml.safe_dump(config_data, sort_keys=False), encoding="utf-8")
     config = load_config(config_path)
@@ -150,8 +193,9 @@ def quickstart(
     summary_data = evaluate(checkpoint, load_config(config_path), report_dir)
     teacher = summary_data["evaluators"]["token_forecast"]["teacher_forced"]
     model = teacher["model"]["cross_entropy"]
-    baselines = {name: teacher[name]["cross_entropy"] for name in ("repeat_last",
-                                                                   "token_frequency")}
+    baselines = {
+        name: teacher[name]["cross_entropy"] for name in ("repeat_last", "token_frequency")
+    }
     beats = all(model < value for value in baselines.values())
     verdict = (
         f"validation cross-entropy: model {model:.3f} vs repeat-last "

@@ -19,22 +19,29 @@ def _fmt(value: Any) -> str:
 def _token_forecast_markdown(result: Mapping[str, Any]) -> list[str]:
     tf, ro = result["teacher_forced"], result["rollout"]
     lines = [
-        f"### Teacher-forced ({tf['split']} split, {tf['n_windows']} windows)", "",
-        "| forecaster | cross-entropy (nats/token) | accuracy |", "|---|---|---|",
+        f"### Teacher-forced ({tf['split']} split, {tf['n_windows']} windows)",
+        "",
+        "| forecaster | cross-entropy (nats/token) | accuracy |",
+        "|---|---|---|",
     ]
     for name in ("model", "repeat_last", "token_frequency"):
-        lines.append(f"| {name} | {_fmt(tf[name]['cross_entropy'])} | "
-                     f"{_fmt(tf[name]['accuracy'])} |")
+        lines.append(
+            f"| {name} | {_fmt(tf[name]['cross_entropy'])} | {_fmt(tf[name]['accuracy'])} |"
+        )
     lines += [
-        "", f"### Rollouts ({ro['n_contexts']} contexts of {_fmt(ro['context_seconds'])} s, "
-        f"{_fmt(ro['horizon_seconds'])} s ahead, {ro['sampling']['strategy']} sampling)", "",
+        "",
+        f"### Rollouts ({ro['n_contexts']} contexts of {_fmt(ro['context_seconds'])} s, "
+        f"{_fmt(ro['horizon_seconds'])} s ahead, {ro['sampling']['strategy']} sampling)",
+        "",
         "| forecaster | PSD log-distance | correlation distance | diverges after (s) |",
         "|---|---|---|---|",
     ]
     for name in ("model", "repeat_last", "token_frequency"):
-        lines.append(f"| {name} | {_fmt(ro['psd_log_distance'][name])} | "
-                     f"{_fmt(ro['correlation_distance'][name])} | "
-                     f"{_fmt(ro['divergence_seconds'][name])} |")
+        lines.append(
+            f"| {name} | {_fmt(ro['psd_log_distance'][name])} | "
+            f"{_fmt(ro['correlation_distance'][name])} | "
+            f"{_fmt(ro['divergence_seconds'][name])} |"
+        )
     lines.append("")
     lines += [f"![{key}]({name})" for key, name in result["figures"].items()]
     return lines
@@ -44,8 +51,12 @@ def write_report(out_dir: Path, summary: dict[str, Any], sections: Sequence[Repo
     """Write ``summary.json`` (with plugin sections under ``sections``) and ``report.md``."""
     summary["sections"] = {s.title: dict(s.data) for s in sections}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
-    lines = [f"# Evaluation of {summary['run']} ({summary['model']})", "",
-             f"Checkpoint: `{summary['checkpoint']}`", ""]
+    lines = [
+        f"# Evaluation of {summary['run']} ({summary['model']})",
+        "",
+        f"Checkpoint: `{summary['checkpoint']}`",
+        "",
+    ]
     for name, result in summary["evaluators"].items():
         lines += [f"## {name}", ""]
         if {"teacher_forced", "rollout", "figures"} <= set(result):

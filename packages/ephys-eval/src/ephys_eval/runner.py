@@ -49,8 +49,12 @@ def evaluate(
     context = EvaluationContext(
         model=module.model.eval().to(device),
         datasets={s: builder.build(s) for s in ("train", "val", "test")},
-        out_dir=folder, device=device, loss=module.loss_fn, data_spec=builder.data_spec(),
-        config=run, builder=builder,
+        out_dir=folder,
+        device=device,
+        loss=module.loss_fn,
+        data_spec=builder.data_spec(),
+        config=run,
+        builder=builder,
     )
     specs = run.evaluation.evaluators or [ComponentSpec(name=DEFAULT_EVALUATOR)]
     results = {}

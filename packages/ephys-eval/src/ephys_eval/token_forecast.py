@@ -89,7 +89,9 @@ class TokenForecast(Component):
 
         return DataLoader(dataset, batch_size=self.config.batch_size, shuffle=False)
 
-    def _statistics(self, context: EvaluationContext, vocab: int, n_channels: int) -> TokenStatistics:
+    def _statistics(
+        self, context: EvaluationContext, vocab: int, n_channels: int
+    ) -> TokenStatistics:
         stats = TokenStatistics(vocab, n_channels)
         for i, (inputs, _) in enumerate(self._loader(context.datasets["train"])):
             if i >= self.config.stats_batches:
@@ -97,8 +99,9 @@ class TokenForecast(Component):
             stats.update(_primary(inputs).numpy())
         return stats
 
-    def _teacher_forced(self, context: EvaluationContext, split: str,
-                        stats: TokenStatistics) -> dict[str, Any]:
+    def _teacher_forced(
+        self, context: EvaluationContext, split: str, stats: TokenStatistics
+    ) -> dict[str, Any]:
         import torch
 
         sums = {name: np.zeros(2) for name in FORECASTERS}
@@ -118,8 +121,9 @@ class TokenForecast(Component):
                 accuracy = (logits.argmax(-1) == y).float().mean()
                 sums["model"] += [float(ce), float(accuracy)]
                 if context.loss is not None:
-                    own_loss += float(context.loss(outputs, _to_device(targets, context.device))
-                                      ["loss"])
+                    own_loss += float(
+                        context.loss(outputs, _to_device(targets, context.device))["loss"]
+                    )
                 x_np, y_np = _primary(inputs).numpy(), _target_tokens(targets).numpy()
                 sums["token_frequency"] += stats.frequency_scores(x_np, y_np)
                 sums["repeat_last"] += stats.persistence_scores(x_np, y_np)
@@ -135,8 +139,9 @@ class TokenForecast(Component):
         return result
 
     # -- rollouts ---------------------------------------------------------------------------
-    def _rollouts(self, context: EvaluationContext, split: str, stats: TokenStatistics,
-                  out_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    def _rollouts(
+        self, context: EvaluationContext, split: str, stats: TokenStatistics, out_dir: Path
+    ) -> tuple[dict[str, Any], dict[str, str]]:
         import torch
 
         from ephys_models.generation import Sampler
@@ -153,47 +158,78 @@ class TokenForecast(Component):
             n_hor = longest - n_ctx
             if n_hor < 1:
                 raise ConfigError(f"token_forecast: the {split} split is too short to roll out")
-            logger.warning("the %s split's sessions are short: rolling out %.2f s after "
-                           "%.2f s contexts", split, n_hor / sfreq, n_ctx / sfreq)
+            logger.warning(
+                "the %s split's sessions are short: rolling out %.2f s after %.2f s contexts",
+                split,
+                n_hor / sfreq,
+                n_ctx / sfreq,
+            )
         segments = builder.segments(split, n_ctx + n_hor, cfg.n_contexts, seed=cfg.seed)
         tokens = np.stack([builder.to_tokens(x, entry) for x, _, entry in segments])
         ctx = torch.as_tensor(tokens[..., :n_ctx], device=context.device)
         inputs: Any = ctx
         future = None
         if getattr(builder.config, "labels", False):
-            labels = np.stack([lab if lab is not None else np.zeros(n_ctx + n_hor, np.int64)
-                               for _, lab, _ in segments])
-            inputs = {"x": ctx, "condition": torch.as_tensor(labels[:, :n_ctx],
-                                                             device=context.device)}
+            labels = np.stack(
+                [
+                    lab if lab is not None else np.zeros(n_ctx + n_hor, np.int64)
+                    for _, lab, _ in segments
+                ]
+            )
+            inputs = {
+                "x": ctx,
+                "condition": torch.as_tensor(labels[:, :n_ctx], device=context.device),
+            }
             future = torch.as_tensor(labels[:, n_ctx:], device=context.device)
         if getattr(builder.config, "subjects", False):
             subject = [builder.subject_ids[entry.subject] for _, _, entry in segments]
-            inputs = {"x": ctx, **(inputs if isinstance(inputs, dict) else {}),
-                      "subject": torch.as_tensor(subject, device=context.device)}
-        sampler = Sampler(strategy=cfg.strategy, temperature=cfg.temperature, top_k=cfg.top_k,
-                          top_p=cfg.top_p, seed=cfg.seed)
+            inputs = {
+                "x": ctx,
+                **(inputs if isinstance(inputs, dict) else {}),
+                "subject": torch.as_tensor(subject, device=context.device),
+            }
+        sampler = Sampler(
+            strategy=cfg.strategy,
+            temperature=cfg.temperature,
+            top_k=cfg.top_k,
+            top_p=cfg.top_p,
+            seed=cfg.seed,
+        )
         with torch.no_grad():
-            generated = model.forecast(inputs, n_hor, sampler=sampler, use_cache=cfg.use_cache,
-                                       future_condition=future).cpu().numpy()
+            generated = (
+                model.forecast(
+                    inputs, n_hor, sampler=sampler, use_cache=cfg.use_cache, future_condition=future
+                )
+                .cpu()
+                .numpy()
+            )
         rng = np.random.default_rng(cfg.seed)
         codes = {
             "model": generated,
-            "repeat_last": np.repeat(tokens[..., n_ctx - 1:n_ctx], n_hor, axis=-1),
+            "repeat_last": np.repeat(tokens[..., n_ctx - 1 : n_ctx], n_hor, axis=-1),
             "token_frequency": stats.sample((len(segments), tokens.shape[1], n_hor), rng),
         }
 
         def signal(batch: np.ndarray) -> np.ndarray:
-            return np.stack([builder.to_signal(b, entry) for b, (_, _, entry) in
-                             zip(batch, segments, strict=True)])
+            return np.stack(
+                [
+                    builder.to_signal(b, entry)
+                    for b, (_, _, entry) in zip(batch, segments, strict=True)
+                ]
+            )
 
         real = signal(tokens[..., n_ctx:])
         signals = {name: signal(value) for name, value in codes.items()}
         horizon = np.arange(1, n_hor + 1) / sfreq
         result: dict[str, Any] = {
-            "n_contexts": len(segments), "context_seconds": n_ctx / sfreq,
-            "horizon_seconds": n_hor / sfreq, "sfreq": sfreq,
+            "n_contexts": len(segments),
+            "context_seconds": n_ctx / sfreq,
+            "horizon_seconds": n_hor / sfreq,
+            "sfreq": sfreq,
             "sampling": sampler.model_dump(),
-            "psd_log_distance": {}, "correlation_distance": {}, "divergence_seconds": {},
+            "psd_log_distance": {},
+            "correlation_distance": {},
+            "divergence_seconds": {},
             "divergence": {"horizon_seconds": horizon.tolist()},
         }
         for name, x in signals.items():
@@ -201,18 +237,24 @@ class TokenForecast(Component):
             above = np.flatnonzero(curve > 1.0)
             result["psd_log_distance"][name] = psd_log_distance(x, real, sfreq)
             result["correlation_distance"][name] = correlation_distance(x, real)
-            result["divergence_seconds"][name] = float(horizon[above[0]]) if len(above) else \
-                float(horizon[-1])
+            result["divergence_seconds"][name] = (
+                float(horizon[above[0]]) if len(above) else float(horizon[-1])
+            )
             result["divergence"][name] = curve.tolist()
         figures = {
             "psd": plots.plot_psd({"real": real, **signals}, sfreq, out_dir / "psd.png").name,
-            "covariance": plots.plot_covariance({"real": real, **signals},
-                                                out_dir / "covariance.png").name,
-            "divergence": plots.plot_divergence(real, signals, sfreq,
-                                                out_dir / "divergence.png").name,
+            "covariance": plots.plot_covariance(
+                {"real": real, **signals}, out_dir / "covariance.png"
+            ).name,
+            "divergence": plots.plot_divergence(
+                real, signals, sfreq, out_dir / "divergence.png"
+            ).name,
             "examples": plots.plot_examples(
-                signal(tokens[..., :n_ctx])[0], {"real": real[0], "model": signals["model"][0]},
-                sfreq, out_dir / "examples.png").name,
+                signal(tokens[..., :n_ctx])[0],
+                {"real": real[0], "model": signals["model"][0]},
+                sfreq,
+                out_dir / "examples.png",
+            ).name,
         }
         return result, figures
 
@@ -220,8 +262,10 @@ class TokenForecast(Component):
         """Score the model and the baselines; write figures into ``context.out_dir``."""
         spec = context.data_spec
         if "vocab_size" not in spec:
-            raise ConfigError("token_forecast evaluates token models; the dataset has no "
-                              "vocabulary (use tokens_next_step or mulaw_next_step)")
+            raise ConfigError(
+                "token_forecast evaluates token models; the dataset has no "
+                "vocabulary (use tokens_next_step or mulaw_next_step)"
+            )
         split = "test" if len(context.datasets.get("test", [])) else "val"
         if getattr(context.config, "evaluation", None) is not None:
             split = context.config.evaluation.split
@@ -234,7 +278,9 @@ class TokenForecast(Component):
         rollout, figures = self._rollouts(context, split, stats, out_dir)
         logger.info(
             "%s: cross-entropy model %.3f, repeat-last %.3f, token-frequency %.3f nats/token",
-            split, teacher["model"]["cross_entropy"], teacher["repeat_last"]["cross_entropy"],
+            split,
+            teacher["model"]["cross_entropy"],
+            teacher["repeat_last"]["cross_entropy"],
             teacher["token_frequency"]["cross_entropy"],
         )
         return {"teacher_forced": teacher, "rollout": rollout, "figures": figures}
@@ -247,8 +293,9 @@ class TokenForecast(Component):
 
         root = write_example_dataset(Path(workdir) / "prepared", seconds=6)
         builder = get_registry("datasets").create(
-            "mulaw_next_step", {"roots": [str(root)], "window_seconds": 0.3,
-                                "split": {"val": 0.2, "test": 0.2}})
+            "mulaw_next_step",
+            {"roots": [str(root)], "window_seconds": 0.3, "split": {"val": 0.2, "test": 0.2}},
+        )
         spec = builder.data_spec()
         models = get_registry("models")
         model_cls = models.load("gpt2meg")
@@ -257,7 +304,9 @@ class TokenForecast(Component):
         return EvaluationContext(
             model=models.create("gpt2meg", params).eval(),
             datasets={s: builder.build(s) for s in ("train", "val", "test")},
-            out_dir=Path(workdir) / "eval", data_spec=spec, builder=builder,
+            out_dir=Path(workdir) / "eval",
+            data_spec=spec,
+            builder=builder,
         )
 
     @classmethod

@@ -11,6 +11,7 @@ train_app = typer.Typer(add_completion=False)
 test_app = typer.Typer(add_completion=False)
 export_app = typer.Typer(add_completion=False)
 
+
 def quiet_lightning() -> None:
     """Keep Lightning's banners and tips off the terminal unless ``-vv`` asks for debug output.
 
@@ -56,8 +57,11 @@ def train_command(
 
     quiet_lightning()
     result = train(load_config(config, override or ()), resume=resume, overwrite=overwrite)
-    shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(result.metrics.items())
-                      if k.startswith(("val/", "train/loss_epoch")))
+    shown = ", ".join(
+        f"{k} {v:.4f}"
+        for k, v in sorted(result.metrics.items())
+        if k.startswith(("val/", "train/loss_epoch"))
+    )
     message(f"trained {result.global_step} steps; {shown}", "green")
     message(f"run folder: {result.run_dir}")
     if result.best_checkpoint:
@@ -87,8 +91,11 @@ def test_command(
             raise ConfigError("give a run configuration or --ckpt")
         ckpt = find_checkpoint(run.run_dir)
     metrics = run_test(ckpt, run)
-    table(f"test metrics ({ckpt})", ["metric", "value"],
-          [(k, f"{v:.5g}") for k, v in sorted(metrics.items())])
+    table(
+        f"test metrics ({ckpt})",
+        ["metric", "value"],
+        [(k, f"{v:.5g}") for k, v in sorted(metrics.items())],
+    )
 
 
 def find_checkpoint(run_dir: Path) -> Path:

@@ -16,9 +16,15 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import GPT2Config, GPT2Model
 
-from ephys_core.components import Component, ComponentConfig
+from ephys_core.components import Component
 from ephys_core.logging import get_logger
-from ephys_models._layers import ContextEmbedding, example_tokens, gpt_init, parse_tokens
+from ephys_models._layers import (
+    ContextEmbedding,
+    TokenModelConfig,
+    example_tokens,
+    gpt_init,
+    parse_tokens,
+)
 from ephys_models.generation import TokenForecaster
 
 __all__ = ["GPT2MEG"]
@@ -50,23 +56,7 @@ class GPT2MEG(Component, TokenForecaster, nn.Module):
     Generation (:meth:`forecast`) reuses the attention keys and values (the Hugging Face cache).
     """
 
-    class Config(ComponentConfig):
-        n_channels: int = Field(4, gt=0, description="Channels (filled from the dataset).")
-        vocab_size: int = Field(
-            256, gt=1, description="Token vocabulary size V (filled from the dataset)."
-        )
-        n_conditions: int = Field(
-            0,
-            ge=0,
-            description="Condition classes; labels lie in [0, n_conditions] with 0 = no "
-            "condition. 0 disables condition embeddings (filled from the dataset).",
-        )
-        n_subjects: int = Field(
-            0,
-            ge=0,
-            description="Subjects, indexed [0, n_subjects), for subject embeddings; 0 disables "
-            "them (filled from the dataset).",
-        )
+    class Config(TokenModelConfig):
         d_model: int = Field(384, gt=0, description="Width of the transformer.")
         n_layers: int = Field(12, gt=0, description="Transformer blocks.")
         n_heads: int = Field(6, gt=0, description="Attention heads; must divide d_model.")

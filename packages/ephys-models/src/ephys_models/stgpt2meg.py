@@ -14,9 +14,15 @@ from pydantic import Field, model_validator
 from torch import nn
 from torch.nn import functional as F
 
-from ephys_core.components import Component, ComponentConfig
+from ephys_core.components import Component
 from ephys_core.logging import get_logger
-from ephys_models._layers import ContextEmbedding, example_tokens, gpt_init, parse_tokens
+from ephys_models._layers import (
+    ContextEmbedding,
+    TokenModelConfig,
+    example_tokens,
+    gpt_init,
+    parse_tokens,
+)
 from ephys_models.generation import TokenForecaster
 
 __all__ = ["STGPT2MEG"]
@@ -158,23 +164,7 @@ class STGPT2MEG(Component, TokenForecaster, nn.Module):
     the spatial attention among its own channels.
     """
 
-    class Config(ComponentConfig):
-        n_channels: int = Field(4, gt=0, description="Channels (filled from the dataset).")
-        vocab_size: int = Field(
-            256, gt=1, description="Token vocabulary size V (filled from the dataset)."
-        )
-        n_conditions: int = Field(
-            0,
-            ge=0,
-            description="Condition classes; labels lie in [0, n_conditions] with 0 = no "
-            "condition. 0 disables condition embeddings (filled from the dataset).",
-        )
-        n_subjects: int = Field(
-            0,
-            ge=0,
-            description="Subjects, indexed [0, n_subjects), for subject embeddings; 0 disables "
-            "them (filled from the dataset).",
-        )
+    class Config(TokenModelConfig):
         d_model: int = Field(256, gt=0, description="Width of the transformer.")
         n_layers: int = Field(8, gt=0, description="Spatio-temporal blocks.")
         n_heads: int = Field(8, gt=0, description="Attention heads; must divide d_model.")

@@ -14,9 +14,9 @@ from pydantic import Field, field_validator
 from torch import nn
 from torch.nn import functional as F
 
-from ephys_core.components import Component, ComponentConfig
+from ephys_core.components import Component
 from ephys_core.logging import get_logger
-from ephys_models._layers import ContextEmbedding, example_tokens, parse_tokens
+from ephys_models._layers import ContextEmbedding, TokenModelConfig, example_tokens, parse_tokens
 from ephys_models.generation import TokenForecaster
 
 __all__ = ["WaveNet"]
@@ -100,23 +100,7 @@ class WaveNet(Component, TokenForecaster, nn.Module):
     costs the same however long the rollout.
     """
 
-    class Config(ComponentConfig):
-        n_channels: int = Field(4, gt=0, description="Channels (filled from the dataset).")
-        vocab_size: int = Field(
-            256, gt=1, description="Token vocabulary size V (filled from the dataset)."
-        )
-        n_conditions: int = Field(
-            0,
-            ge=0,
-            description="Condition classes; labels lie in [0, n_conditions] with 0 = no "
-            "condition. 0 disables condition embeddings (filled from the dataset).",
-        )
-        n_subjects: int = Field(
-            0,
-            ge=0,
-            description="Subjects, indexed [0, n_subjects), for subject embeddings; 0 disables "
-            "them (filled from the dataset).",
-        )
+    class Config(TokenModelConfig):
         embedding_dim: int = Field(8, gt=0, description="Token embedding width per channel.")
         residual_channels: int = Field(128, gt=0, description="Width of the residual stream.")
         gate_channels: int = Field(128, gt=0, description="Width of each gated activation.")

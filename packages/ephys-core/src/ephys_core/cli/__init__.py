@@ -59,7 +59,11 @@ def _root(
     ] = 0,
     debug: Annotated[
         bool,
-        typer.Option("--debug", envvar="EPHYS_DEBUG", help="Show tracebacks of errors. [env var: EPHYS_DEBUG]"),
+        typer.Option(
+            "--debug",
+            envvar="EPHYS_DEBUG",
+            help="Show tracebacks of errors. [env var: EPHYS_DEBUG]",
+        ),
     ] = False,
     plugin: Annotated[
         list[str] | None,

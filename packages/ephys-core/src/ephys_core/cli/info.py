@@ -73,9 +73,7 @@ def describe_component(kind: str, name: str) -> dict[str, Any]:
         "version": entry.version,
         "target": entry.target,
         "description": inspect.getdoc(component) or "",
-        "metadata": {
-            key: getattr(component, key) for key in _METADATA if hasattr(component, key)
-        },
+        "metadata": {key: getattr(component, key) for key in _METADATA if hasattr(component, key)},
         "params": _params(component.Config),
         "schema": component.Config.model_json_schema(),
         "example": _snippet(kind, name, example),
@@ -102,8 +100,12 @@ def _render(data: dict[str, Any]) -> None:
     for column in ("name", "type", "default", "description"):
         table.add_column(column, overflow="fold")
     for row in data["params"]:
-        table.add_row(row["name"], escape(row["type"]), escape(repr(row["default"])),
-                      escape(row["description"]))
+        table.add_row(
+            row["name"],
+            escape(row["type"]),
+            escape(repr(row["default"])),
+            escape(row["description"]),
+        )
     console.print(table)
     console.print("example configuration:")
     console.print(Syntax(yaml.safe_dump(data["example"], sort_keys=False), "yaml"))

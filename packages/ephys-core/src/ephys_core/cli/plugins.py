@@ -90,7 +90,10 @@ def _render(rows: list[dict[str, Any]]) -> None:
         detail = escape(row["error"] or row["target"])
         status = row["status"]
         table.add_row(
-            row["kind"], row["name"], dist, f"[{style[status]}]{status}[/]",
+            row["kind"],
+            row["name"],
+            dist,
+            f"[{style[status]}]{status}[/]",
             f"[red]{detail}[/]" if row["error"] else f"[dim]{detail}[/]",
         )
     out_console().print(table)
@@ -107,8 +110,10 @@ def plugins(
     kind: Annotated[
         str | None,
         typer.Option(
-            "--kind", "-k", help="Only this kind: models, losses, evaluators, preprocessing, "
-            "tokenizers, datasets, sources, cli or hooks."
+            "--kind",
+            "-k",
+            help="Only this kind: models, losses, evaluators, preprocessing, "
+            "tokenizers, datasets, sources, cli or hooks.",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,

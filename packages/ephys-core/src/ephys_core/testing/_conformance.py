@@ -6,7 +6,6 @@ import importlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-
 from ephys_core.errors import ConformanceError
 from ephys_core.testing._common import NotApplicable
 
@@ -86,7 +85,9 @@ def run_check(kind: str, name: str, check: str, workdir: Path) -> str | None:
     return None
 
 
-def check_component(kind: str, name: str, workdir: Path, checks: Iterable[str] | None = None) -> None:
+def check_component(
+    kind: str, name: str, workdir: Path, checks: Iterable[str] | None = None
+) -> None:
     """Run every (or the given) conformance check of ``kind`` on component ``name``."""
     for check in checks or CHECKS[kind]:
         run_check(kind, name, check, workdir)
@@ -123,5 +124,3 @@ def conformance_cases(
                 continue
             cases.extend((kind, entry.name, check) for check in CHECKS[kind])
     return cases
-
-

@@ -33,7 +33,9 @@ def check_declared_metrics(component: type, workdir: Path) -> None:
 
     _, _, result = _run(component)
     expected = {"loss", *component.metrics}
-    ensure(set(result) == expected, f"returned keys {sorted(result)} != declared {sorted(expected)}")
+    ensure(
+        set(result) == expected, f"returned keys {sorted(result)} != declared {sorted(expected)}"
+    )
     for key, value in result.items():
         value = torch.as_tensor(value)
         ensure(value.ndim == 0 and bool(torch.isfinite(value)), f"metric {key!r} = {value}")

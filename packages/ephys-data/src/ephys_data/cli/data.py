@@ -9,7 +9,8 @@ from typing import Annotated, Any
 import typer
 
 app = typer.Typer(
-    help="Inspect, verify and convert prepared datasets.", no_args_is_help=True,
+    help="Inspect, verify and convert prepared datasets.",
+    no_args_is_help=True,
     add_completion=False,
 )
 
@@ -38,9 +39,14 @@ def describe(root: Path) -> dict[str, Any]:
         "versions": first.get("provenance", {}).get("versions", {}),
         "failures": dataset.manifest.get("failures", []),
         "sessions": [
-            {"name": s.name, "subject": s.meta.get("subject"), "task": s.meta.get("task"),
-             "seconds": s.n_times / s.sfreq, "n_channels": s.meta["n_channels"],
-             "source": s.meta.get("provenance", {}).get("source")}
+            {
+                "name": s.name,
+                "subject": s.meta.get("subject"),
+                "task": s.meta.get("task"),
+                "seconds": s.n_times / s.sfreq,
+                "n_channels": s.meta["n_channels"],
+                "source": s.meta.get("provenance", {}).get("source"),
+            }
             for s in sessions
         ],
     }
@@ -69,12 +75,27 @@ def info(
     )
     if data["pipeline"]:
         message("pipeline: " + " -> ".join(step["name"] for step in data["pipeline"]))
-    table("sessions", ["name", "subject", "task", "seconds", "channels", "source"],
-          [(s["name"], s["subject"], s["task"], f"{s['seconds']:.1f}", s["n_channels"],
-            s["source"]) for s in data["sessions"]])
+    table(
+        "sessions",
+        ["name", "subject", "task", "seconds", "channels", "source"],
+        [
+            (
+                s["name"],
+                s["subject"],
+                s["task"],
+                f"{s['seconds']:.1f}",
+                s["n_channels"],
+                s["source"],
+            )
+            for s in data["sessions"]
+        ],
+    )
     if data["failures"]:
-        table("failed in the last run", ["name", "source", "error"],
-              [(f["name"], f["source"], f["error"]) for f in data["failures"]])
+        table(
+            "failed in the last run",
+            ["name", "source", "error"],
+            [(f["name"], f["source"], f["error"]) for f in data["failures"]],
+        )
 
 
 @app.command()
@@ -101,8 +122,11 @@ def import_legacy_command(
     dst: Annotated[Path, typer.Argument(help="Prepared dataset folder to write.")],
     allow_pickle: Annotated[
         bool,
-        typer.Option("--allow-pickle", help="Required: legacy chunks are pickled, and "
-                     "unpickling can run code. Use only on data you trust."),
+        typer.Option(
+            "--allow-pickle",
+            help="Required: legacy chunks are pickled, and "
+            "unpickling can run code. Use only on data you trust.",
+        ),
     ] = False,
 ) -> None:
     """Convert a dataset of the previous generation (pickled .npy chunks) to this format."""
@@ -111,7 +135,9 @@ def import_legacy_command(
 
     manifest = import_legacy(src, dst, allow_pickle=allow_pickle)
     failed = len(manifest["failures"])
-    message(f"imported {manifest['totals']['sessions']} sessions into {dst}; {failed} failed",
-            "yellow" if failed else "green")
+    message(
+        f"imported {manifest['totals']['sessions']} sessions into {dst}; {failed} failed",
+        "yellow" if failed else "green",
+    )
     if failed:
         raise typer.Exit(3)

@@ -86,15 +86,22 @@ def run_and_report(
             elif kind == "result":
                 bar.advance(description=payload.name)  # type: ignore[attr-defined]
 
-        summary = preprocess(source, stages, out_dir, workers=workers, scheduler=scheduler,
-                             on_event=on_event)
+        summary = preprocess(
+            source, stages, out_dir, workers=workers, scheduler=scheduler, on_event=on_event
+        )
     rows = [
-        (r.name, r.status, f"{r.recording_seconds:.1f}" if r.status == "done" else "",
-         f"{r.seconds:.1f}" if r.status != "skipped" else "", r.error or "")
+        (
+            r.name,
+            r.status,
+            f"{r.recording_seconds:.1f}" if r.status == "done" else "",
+            f"{r.seconds:.1f}" if r.status != "skipped" else "",
+            r.error or "",
+        )
         for r in summary.results
     ]
-    table(f"prepared dataset {out_dir}", ["session", "status", "recording s", "wall s",
-                                          "error"], rows)
+    table(
+        f"prepared dataset {out_dir}", ["session", "status", "recording s", "wall s", "error"], rows
+    )
     done, skipped, failed = (summary.count(s) for s in ("done", "skipped", "failed"))
     totals = summary.manifest["totals"]
     message(

@@ -67,7 +67,7 @@ class TimeMask(_Base):
         n = x.shape[-1]
         length = min(self.block_samples, n)
         for start in rng.integers(0, n - length + 1, self.num_blocks):
-            out[..., start:start + length] = self.value
+            out[..., start : start + length] = self.value
         return out
 
 
@@ -156,9 +156,7 @@ Augmentation = Annotated[
 ]
 
 
-def apply_augmentations(
-    x: np.ndarray, augmentations: list, rng: np.random.Generator
-) -> np.ndarray:
+def apply_augmentations(x: np.ndarray, augmentations: list, rng: np.random.Generator) -> np.ndarray:
     """Apply each augmentation with its probability, in order."""
     for augmentation in augmentations:
         if augmentation.p >= 1 or rng.random() < augmentation.p:

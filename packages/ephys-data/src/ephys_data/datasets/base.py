@@ -46,9 +46,11 @@ class WindowedConfig(ComponentConfig):
     window_seconds: float = Field(2.0, gt=0, description="Length of the window a model sees.")
     overlap_seconds: float = Field(0.0, ge=0, description="Overlap of consecutive windows.")
     split: SplitConfig = Field(default_factory=SplitConfig, description="Train/val/test split.")
-    channels: list[str] | Literal[
-        "posterior", "visual", "central", "anterior", "frontal", "left", "right"
-    ] | None = Field(None, description="Channel names, or a region of the layout; all if unset.")
+    channels: (
+        list[str]
+        | Literal["posterior", "visual", "central", "anterior", "frontal", "left", "right"]
+        | None
+    ) = Field(None, description="Channel names, or a region of the layout; all if unset.")
     fill_value: float = Field(0.0, description="Value of channels a session lacks.")
     labels: bool = Field(False, description="Add the per-sample condition labels to the inputs.")
     subjects: bool = Field(False, description="Add each window's subject index to the inputs.")
@@ -102,16 +104,22 @@ class WindowDataset:
         stop = start + self.index.length
         data = entry.session.data
         builder = self.builder
-        out = np.full((builder.layout.n_channels, self.index.length), builder.config.fill_value,
-                      dtype=data.dtype if builder.catalog.is_codes else np.float32)
+        out = np.full(
+            (builder.layout.n_channels, self.index.length),
+            builder.config.fill_value,
+            dtype=data.dtype if builder.catalog.is_codes else np.float32,
+        )
         out[builder.layout.index[entry.key]] = data[:, start:stop]
         if builder.rows is not None:
             out = out[builder.rows]
         labels = None
         if builder.config.labels:
             track = entry.session.labels
-            labels = (np.asarray(track[start:stop], dtype=np.int64) if track is not None
-                      else np.zeros(self.index.length, dtype=np.int64))
+            labels = (
+                np.asarray(track[start:stop], dtype=np.int64)
+                if track is not None
+                else np.zeros(self.index.length, dtype=np.int64)
+            )
         return out, labels, entry
 
     def __getitem__(self, i: int) -> tuple[Any, Any]:
@@ -145,14 +153,13 @@ class WindowedBuilder(Component):
             config.window_seconds, config.overlap_seconds, self.catalog.sfreq
         )
         self.read_length = self.length + self.shift
-        self.subject_ids = {s: i for i, s in enumerate(sorted({e.subject for e in
-                                                                self.catalog.entries}))}
+        self.subject_ids = {
+            s: i for i, s in enumerate(sorted({e.subject for e in self.catalog.entries}))
+        }
         self._datasets: dict[str, WindowDataset] = {}
         for augmentation in config.augmentations:
             if augmentation.image_only and not self.is_image:
-                raise ConfigError(
-                    f"augmentations: {augmentation.name} works on sensor images only"
-                )
+                raise ConfigError(f"augmentations: {augmentation.name} works on sensor images only")
 
     is_image: ClassVar[bool] = False
 
@@ -199,23 +206,35 @@ class WindowedBuilder(Component):
             "n_times": self.length,
             "sfreq": self.catalog.sfreq,
             "ch_names": self.ch_names,
-            "ch_types": [self.layout.ch_types[i] for i in
-                         (self.rows if self.rows is not None else range(self.layout.n_channels))],
-            "pos_2d": None if self.layout.pos_2d is None else self._pick(self.layout.pos_2d).tolist(),
+            "ch_types": [
+                self.layout.ch_types[i]
+                for i in (self.rows if self.rows is not None else range(self.layout.n_channels))
+            ],
+            "pos_2d": None
+            if self.layout.pos_2d is None
+            else self._pick(self.layout.pos_2d).tolist(),
             "datasets": self.catalog.datasets,
             "transforms": {e.key: e.session.meta.get("transforms", []) for e in entries},
-            "splits": {s: {"sessions": len(self.splits[s]), "windows": len(self.build(s))}
-                       for s in ("train", "val", "test")},
-            "leaking_subjects": {} if self.config.split.strategy == "time"
+            "splits": {
+                s: {"sessions": len(self.splits[s]), "windows": len(self.build(s))}
+                for s in ("train", "val", "test")
+            },
+            "leaking_subjects": {}
+            if self.config.split.strategy == "time"
             else leaking_subjects(self.splits),
         }
         if self.config.subjects:  # only when items carry a subject index
             spec["n_subjects"] = len(self.subject_ids)
         if self.config.labels:
             # condition classes besides 0 ("no condition"): labels lie in [0, n_conditions]
-            spec["n_conditions"] = max((int(np.max(e.session.labels)) for e in entries
-                                        if e.session.labels is not None and e.session.n_times),
-                                       default=0)
+            spec["n_conditions"] = max(
+                (
+                    int(np.max(e.session.labels))
+                    for e in entries
+                    if e.session.labels is not None and e.session.n_times
+                ),
+                default=0,
+            )
         spec.update(self.extra_spec())
         return spec
 
@@ -244,14 +263,17 @@ class WindowedBuilder(Component):
             low, high = entry.span
             start = int(rng.integers(low, high - length + 1))
             data = entry.session.data
-            x = np.full((self.layout.n_channels, length), self.config.fill_value,
-                        dtype=data.dtype if self.catalog.is_codes else np.float32)
-            x[self.layout.index[entry.key]] = data[:, start:start + length]
+            x = np.full(
+                (self.layout.n_channels, length),
+                self.config.fill_value,
+                dtype=data.dtype if self.catalog.is_codes else np.float32,
+            )
+            x[self.layout.index[entry.key]] = data[:, start : start + length]
             if self.rows is not None:
                 x = x[self.rows]
             labels = None
             if self.config.labels and entry.session.labels is not None:
-                labels = np.asarray(entry.session.labels[start:start + length], dtype=np.int64)
+                labels = np.asarray(entry.session.labels[start : start + length], dtype=np.int64)
             out.append((x, labels, entry))
         return out
 
@@ -276,7 +298,9 @@ class WindowedBuilder(Component):
             )
         from ephys_data.collate import mixup_collate
 
-        return mixup_collate(mixup.alpha, mixup.prob, mixup.num_classes, seed=self.config.split.seed)
+        return mixup_collate(
+            mixup.alpha, mixup.prob, mixup.num_classes, seed=self.config.split.seed
+        )
 
     # -- items ---------------------------------------------------------------------------------
     def augment(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -294,7 +318,9 @@ class WindowedBuilder(Component):
         if self.config.subjects:
             extras["subject"] = np.int64(self.subject_ids[entry.subject])
         if extras:
-            inputs = {"x": inputs, **extras} if not isinstance(inputs, dict) else {**inputs, **extras}
+            inputs = (
+                {"x": inputs, **extras} if not isinstance(inputs, dict) else {**inputs, **extras}
+            )
         if self.config.mask_missing:
             mask = self._pick(self.layout.mask(entry.key))
             targets = {"y": targets, "mask": mask}

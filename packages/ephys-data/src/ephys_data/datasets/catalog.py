@@ -89,8 +89,7 @@ class Catalog:
                 f"roots: sessions have different sampling frequencies {sorted(rates)} Hz; "
                 "resample them to one rate when preprocessing"
             )
-        kinds = {np.issubdtype(np.dtype(e.session.meta["dtype"]), np.integer)
-                 for e in self.entries}
+        kinds = {np.issubdtype(np.dtype(e.session.meta["dtype"]), np.integer) for e in self.entries}
         if len(kinds) > 1:
             raise ConfigError("roots: some datasets hold mu-law codes and others signals")
         self.sfreq = rates.pop()

@@ -96,8 +96,12 @@ class ChannelLayout:
             return out
 
         return cls(
-            ch_names=[min(n) for n in names], ch_types=types, pos_2d=average("pos_2d"),
-            pos_3d=average("pos_3d"), ori_3d=average("ori_3d"), index=index,
+            ch_names=[min(n) for n in names],
+            ch_types=types,
+            pos_2d=average("pos_2d"),
+            pos_3d=average("pos_3d"),
+            ori_3d=average("ori_3d"),
+            index=index,
         )
 
     @property

@@ -65,8 +65,11 @@ def _cut(units: list[str], val: float, test: float) -> dict[str, list[str]]:
         n_val, n_test = max(n_val, 1 if val > 0 else 0), max(n_test, 1 if test > 0 else 0)
     n_val = min(n_val, max(n - 1, 0))
     n_test = min(n_test, max(n - 1 - n_val, 0))
-    return {"val": units[:n_val], "test": units[n_val:n_val + n_test],
-            "train": units[n_val + n_test:]}
+    return {
+        "val": units[:n_val],
+        "test": units[n_val : n_val + n_test],
+        "train": units[n_val + n_test :],
+    }
 
 
 def split_sessions(
@@ -106,7 +109,9 @@ def split_sessions(
     if leaks:
         logger.warning(
             "%d subject(s) appear in more than one split (strategy %r): %s",
-            len(leaks), config.strategy, ", ".join(sorted(leaks)[:10]),
+            len(leaks),
+            config.strategy,
+            ", ".join(sorted(leaks)[:10]),
         )
     return out
 
@@ -121,8 +126,9 @@ def _split_in_time(
         n = entry.session.n_times
         cut_val = int(round(n * (1 - config.val - config.test)))
         cut_test = int(round(n * (1 - config.test)))
-        for split, (start, stop) in zip(SPLITS, ((0, cut_val), (cut_val, cut_test), (cut_test, n)),
-                                        strict=True):
+        for split, (start, stop) in zip(
+            SPLITS, ((0, cut_val), (cut_val, cut_test), (cut_test, n)), strict=True
+        ):
             if stop > start:
                 out[split].append(replace(entry, start=start, stop=stop))
     return out

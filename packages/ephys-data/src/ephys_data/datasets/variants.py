@@ -43,8 +43,12 @@ __all__ = [
 
 
 def _vocab_from_transforms(builder: WindowedBuilder) -> int:
-    mus = {int(t["mu"]) for e in builder.catalog.entries
-           for t in e.session.meta.get("transforms", []) if t.get("kind") == "mulaw"}
+    mus = {
+        int(t["mu"])
+        for e in builder.catalog.entries
+        for t in e.session.meta.get("transforms", [])
+        if t.get("kind") == "mulaw"
+    }
     if len(mus) != 1:
         raise ConfigError(f"roots: sessions were mu-law encoded with different mu {sorted(mus)}")
     return mus.pop() + 1
@@ -70,8 +74,9 @@ class TokensNextStep(WindowedBuilder):
 
     def to_signal(self, codes: Any, entry: SessionEntry) -> np.ndarray:
         """Codes -> signal in the units before mu-law (this session's amplitude)."""
-        (transform,) = [t for t in entry.session.meta.get("transforms", [])
-                        if t.get("kind") == "mulaw"]
+        (transform,) = [
+            t for t in entry.session.meta.get("transforms", []) if t.get("kind") == "mulaw"
+        ]
         if transform.get("amplitude") is None:
             raise ConfigError(f"{entry.key}: the mu-law amplitude was not stored (legacy data)")
         return mulaw.decode(np.asarray(codes), int(transform["mu"])) * float(transform["amplitude"])
@@ -129,13 +134,18 @@ class MuLawNextStep(WindowedBuilder):
         from ephys_data.collate import mixup_collate
 
         self._mix_in_signal_space = True
-        return mixup_collate(mixup.alpha, mixup.prob, quantize=self.quantize,
-                             seed=self.config.split.seed)
+        return mixup_collate(
+            mixup.alpha, mixup.prob, quantize=self.quantize, seed=self.config.split.seed
+        )
 
     def extra_spec(self) -> Mapping[str, Any]:
-        return {"vocab_size": self.config.mu + 1,
-                "tokenizer": {"name": "mulaw", "params": {"mu": self.config.mu,
-                                                          "amplitude": self.config.amplitude}}}
+        return {
+            "vocab_size": self.config.mu + 1,
+            "tokenizer": {
+                "name": "mulaw",
+                "params": {"mu": self.config.mu, "amplitude": self.config.amplitude},
+            },
+        }
 
 
 class ReconstructionConfig(WindowedConfig):
@@ -205,16 +215,18 @@ class SensorImage(WindowedBuilder):
         return self.grid.to_channels(super().augment(image, rng))
 
     def make_item(self, x: np.ndarray, split: str) -> tuple[Any, Any]:
-        image = self.grid.to_image(x.astype(np.int64) if self.catalog.is_codes else x,
-                                   self.config.fill_value)
+        image = self.grid.to_image(
+            x.astype(np.int64) if self.catalog.is_codes else x, self.config.fill_value
+        )
         if self.shift:
             return image[..., :-1], image[..., 1:]
         return image, image
 
     def extra_spec(self) -> Mapping[str, Any]:
-        spec: dict[str, Any] = {"image_size": self.config.image_size,
-                                "grid": {"rows": self.grid.rows.tolist(),
-                                         "cols": self.grid.cols.tolist()}}
+        spec: dict[str, Any] = {
+            "image_size": self.config.image_size,
+            "grid": {"rows": self.grid.rows.tolist(), "cols": self.grid.cols.tolist()},
+        }
         if self.catalog.is_codes:
             spec["vocab_size"] = _vocab_from_transforms(self)
         return spec

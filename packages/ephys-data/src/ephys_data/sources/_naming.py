@@ -9,8 +9,24 @@ __all__ = ["RECORDING_SUFFIXES", "bids_entities", "is_recording", "safe_name", "
 
 #: File suffixes MNE reads as raw recordings (a CTF ``.ds`` is a folder).
 RECORDING_SUFFIXES = (
-    ".fif", ".fif.gz", ".ds", ".con", ".sqd", ".edf", ".bdf", ".gdf", ".vhdr", ".set",
-    ".cnt", ".mff", ".nxe", ".eeg", ".snirf", ".lay", ".data", ".mef",
+    ".fif",
+    ".fif.gz",
+    ".ds",
+    ".con",
+    ".sqd",
+    ".edf",
+    ".bdf",
+    ".gdf",
+    ".vhdr",
+    ".set",
+    ".cnt",
+    ".mff",
+    ".nxe",
+    ".eeg",
+    ".snirf",
+    ".lay",
+    ".data",
+    ".mef",
 )
 # files that look like recordings but are companions of another file
 _COMPANIONS = (".eeg",)  # BrainVision data file next to its .vhdr

@@ -74,8 +74,13 @@ class BIDS(Component):
         ):
             raise ConfigError(f"{str(cfg.root)!r} is not a BIDS data set (no sub-* folders)")
         paths = mne_bids.find_matching_paths(
-            cfg.root, subjects=cfg.subjects, sessions=cfg.sessions, tasks=cfg.tasks,
-            runs=cfg.runs, datatypes=cfg.datatypes, extensions=cfg.extensions,
+            cfg.root,
+            subjects=cfg.subjects,
+            sessions=cfg.sessions,
+            tasks=cfg.tasks,
+            runs=cfg.runs,
+            datatypes=cfg.datatypes,
+            extensions=cfg.extensions,
             ignore_json=True,
         )
         refs: dict[str, RecordingRef] = {}
@@ -89,13 +94,22 @@ class BIDS(Component):
                 continue
             if bids_path.split not in (None, "01"):
                 continue  # MNE follows split files from the first one
-            entities = [("sub", bids_path.subject), ("ses", bids_path.session),
-                        ("task", bids_path.task), ("acq", bids_path.acquisition),
-                        ("run", bids_path.run)]
+            entities = [
+                ("sub", bids_path.subject),
+                ("ses", bids_path.session),
+                ("task", bids_path.task),
+                ("acq", bids_path.acquisition),
+                ("run", bids_path.run),
+            ]
             name = safe_name("_".join(f"{k}-{v}" for k, v in entities if v))
             refs[name] = RecordingRef(
-                path=fpath, name=name, dataset=cfg.dataset, subject=bids_path.subject,
-                session=bids_path.session, task=bids_path.task, run=bids_path.run,
+                path=fpath,
+                name=name,
+                dataset=cfg.dataset,
+                subject=bids_path.subject,
+                session=bids_path.session,
+                task=bids_path.task,
+                run=bids_path.run,
                 metadata=self._metadata(bids_path.task),
             )
         return [refs[name] for name in sorted(refs)]

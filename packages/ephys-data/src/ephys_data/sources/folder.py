@@ -104,7 +104,7 @@ def _unique(refs: list[RecordingRef]) -> list[RecordingRef]:
     out = []
     for ref in refs:
         if counts[ref.name] > 1:
-            suffix = ref.path.name[len(strip_suffix(ref.path.name)):].lstrip(".")
+            suffix = ref.path.name[len(strip_suffix(ref.path.name)) :].lstrip(".")
             ref = replace(ref, name=safe_name(f"{ref.name}_{suffix.replace('.', '_')}"))
         out.append(ref)
     return out

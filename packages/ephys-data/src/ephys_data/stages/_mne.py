@@ -54,8 +54,11 @@ def mne_quiet(name: str, logger: logging.Logger) -> Iterator[None]:
         finally:
             counts: dict[tuple[str, int], int] = {}
             for item in caught:  # repeated warnings (one per chunk, per channel) logged once
-                level = (logging.DEBUG if issubclass(item.category, _QUIET_CATEGORIES)
-                         else logging.WARNING)
+                level = (
+                    logging.DEBUG
+                    if issubclass(item.category, _QUIET_CATEGORIES)
+                    else logging.WARNING
+                )
                 key = (str(item.message), level)
                 counts[key] = counts.get(key, 0) + 1
             for (message, level), count in counts.items():
@@ -100,8 +103,7 @@ def add_annotations(
         offset = 0.0
     else:
         offset = float(raw.first_time)
-    annotations.append(onsets + offset, np.asarray(durations, dtype=np.float64),
-                       list(descriptions))
+    annotations.append(onsets + offset, np.asarray(durations, dtype=np.float64), list(descriptions))
     raw.set_annotations(annotations)
 
 

@@ -65,7 +65,7 @@ def robust_bad_channels(
     flagged = np.zeros((n_windows, n_channels), dtype=bool)
     for w in range(n_windows):
         stop = n_times if w == n_windows - 1 else (w + 1) * size
-        sd = data[:, w * size:stop].std(axis=1)
+        sd = data[:, w * size : stop].std(axis=1)
         with np.errstate(divide="ignore"):
             log_sd = np.log10(sd)
         finite = np.isfinite(log_sd)
@@ -96,8 +96,9 @@ class BadChannels(Stage):
 
     class Config(ComponentConfig):
         method: Literal["robust", "osl", "both"] = Field(
-            "robust", description="`robust` (z-scores of log amplitude), `osl` (OSL-ephys "
-            "GESD test) or `both` (union)."
+            "robust",
+            description="`robust` (z-scores of log amplitude), `osl` (OSL-ephys "
+            "GESD test) or `both` (union).",
         )
         ch_types: list[Literal["mag", "grad", "eeg", "seeg", "ecog"]] = Field(
             default_factory=lambda: ["mag", "grad", "eeg"],
@@ -121,16 +122,20 @@ class BadChannels(Stage):
             "`interpolate` (spherical splines / MEG field mapping) or `drop`.",
         )
         interpolation: Literal["accurate", "fast"] = Field(
-            "accurate", description="MEG field-mapping precision of `interpolate` (`fast` "
-            "uses fewer coil integration points)."
+            "accurate",
+            description="MEG field-mapping precision of `interpolate` (`fast` "
+            "uses fewer coil integration points).",
         )
         max_bad_fraction: float | None = Field(
-            0.25, gt=0, le=1,
+            0.25,
+            gt=0,
+            le=1,
             description="Reject the session when more than this fraction of examined "
             "channels is bad; null = no limit.",
         )
         max_bad_channels: int | None = Field(
-            None, ge=0,
+            None,
+            ge=0,
             description="Reject the session when more than this many channels are bad "
             "(the previous generation used 25); null = no limit.",
         )
@@ -146,27 +151,35 @@ class BadChannels(Stage):
         raw = recording.raw
         types = types_present(raw, cfg.ch_types)
         examined = [i for i, t in enumerate(raw.get_channel_types()) if t in types]
-        require_channels(recording, examined, f"channels of type {', '.join(cfg.ch_types)}",
-                         "bad_channels")
+        require_channels(
+            recording, examined, f"channels of type {', '.join(cfg.ch_types)}", "bad_channels"
+        )
         detected: dict[str, list[str]] = {}
         if cfg.method in ("robust", "both"):
             detected["robust"] = self._robust(raw, types)
         if cfg.method in ("osl", "both"):
-            detected["osl"] = _osl_bad_channels(raw, types, cfg.significance_level,
-                                                recording.name)
+            detected["osl"] = _osl_bad_channels(raw, types, cfg.significance_level, recording.name)
         found = {name for names in detected.values() for name in names}
         bads = [ch for ch in raw.ch_names if ch in found or ch in raw.info["bads"]]
         n_examined = len(examined)
         n_bad = sum(raw.ch_names.index(ch) in examined for ch in bads)
         self._check_limits(recording, bads, n_bad, n_examined)
         details: dict[str, Any] = {
-            "method": cfg.method, "action": cfg.action, "bads": bads,
-            "from_file": list(raw.info["bads"]), "detected": detected,
+            "method": cfg.method,
+            "action": cfg.action,
+            "bads": bads,
+            "from_file": list(raw.info["bads"]),
+            "detected": detected,
             "n_examined": n_examined,
         }
         if bads:
-            logger.info("%s: %d bad channel(s): %s (%s)", recording.name, len(bads),
-                        ", ".join(bads), cfg.action)
+            logger.info(
+                "%s: %d bad channel(s): %s (%s)",
+                recording.name,
+                len(bads),
+                ", ".join(bads),
+                cfg.action,
+            )
         with mne_quiet(recording.name, logger):
             out = self._act(recording, bads)
         out = out.with_provenance(bad_channels=bads)
@@ -181,14 +194,18 @@ class BadChannels(Stage):
             if len(picks) < 3:
                 continue
             bad, _ = robust_bad_channels(
-                raw.get_data(picks=picks), raw.info["sfreq"], z_threshold=cfg.z_threshold,
-                window_seconds=cfg.window_seconds, min_fraction=cfg.min_fraction,
+                raw.get_data(picks=picks),
+                raw.info["sfreq"],
+                z_threshold=cfg.z_threshold,
+                window_seconds=cfg.window_seconds,
+                min_fraction=cfg.min_fraction,
             )
             names.extend(raw.ch_names[picks[i]] for i in np.flatnonzero(bad))
         return names
 
-    def _check_limits(self, recording: Recording, bads: list[str], n_bad: int,
-                      n_examined: int) -> None:
+    def _check_limits(
+        self, recording: Recording, bads: list[str], n_bad: int, n_examined: int
+    ) -> None:
         cfg = self.config
         too_many = (cfg.max_bad_channels is not None and n_bad > cfg.max_bad_channels) or (
             cfg.max_bad_fraction is not None and n_bad > cfg.max_bad_fraction * n_examined
@@ -209,8 +226,9 @@ class BadChannels(Stage):
         if not bads:
             return recording.with_raw(raw)
         if action == "zero":
-            raw.apply_function(_zero_spans, picks=list(bads), channel_wise=False,
-                               spans=[(0, raw.n_times)])
+            raw.apply_function(
+                _zero_spans, picks=list(bads), channel_wise=False, spans=[(0, raw.n_times)]
+            )
         elif action == "drop":
             raw.drop_channels(bads)
         elif action == "interpolate":
@@ -238,12 +256,13 @@ def _interpolate(raw: mne.io.BaseRaw, name: str, mode: str = "accurate") -> None
         ) from err
 
 
-def _osl_bad_channels(raw: mne.io.BaseRaw, types: list[str], alpha: float,
-                      name: str) -> list[str]:
+def _osl_bad_channels(raw: mne.io.BaseRaw, types: list[str], alpha: float, name: str) -> list[str]:
     """Channels OSL-ephys's GESD detector flags, per type."""
     wrappers = import_optional(
-        "osl_ephys.preprocessing.osl_wrappers", "bad-channel detection with method 'osl'",
-        "osl-ephys", 'pip install "ephys-data[osl]"',
+        "osl_ephys.preprocessing.osl_wrappers",
+        "bad-channel detection with method 'osl'",
+        "osl-ephys",
+        'pip install "ephys-data[osl]"',
     )
     probe = raw.copy()
     before = set(probe.info["bads"])
@@ -251,8 +270,9 @@ def _osl_bad_channels(raw: mne.io.BaseRaw, types: list[str], alpha: float,
         for ch_type in types:
             if ch_type not in ("mag", "grad", "eeg"):
                 continue
-            probe = wrappers.bad_channels(probe, picks=ch_type, ref_meg=False,
-                                          significance_level=alpha)
+            probe = wrappers.bad_channels(
+                probe, picks=ch_type, ref_meg=False, significance_level=alpha
+            )
     return [ch for ch in probe.info["bads"] if ch not in before]
 
 
@@ -271,18 +291,20 @@ class BadSegments(Stage):
 
     class Config(ComponentConfig):
         peak: float | dict[str, float] | None = Field(
-            None, description="Sample-to-sample jump (per channel type, e.g. {mag: 1e-11, "
+            None,
+            description="Sample-to-sample jump (per channel type, e.g. {mag: 1e-11, "
             "eeg: 1e-4}) at or above which a span is bad; null = no jump detection.",
         )
         flat: float | dict[str, float] | None = Field(
-            0.0, description="Sample-to-sample change at or below which a span is flat "
+            0.0,
+            description="Sample-to-sample change at or below which a span is flat "
             "(0 = exactly constant); null = no flat detection.",
         )
-        min_duration: float = Field(
-            0.005, ge=0, description="Shortest span annotated, in seconds."
-        )
+        min_duration: float = Field(0.005, ge=0, description="Shortest span annotated, in seconds.")
         bad_percent: float = Field(
-            5.0, ge=0, le=100,
+            5.0,
+            ge=0,
+            le=100,
             description="Channels bad for more than this % of the time become bad channels.",
         )
         mark_bad_channels: bool = Field(
@@ -294,8 +316,9 @@ class BadSegments(Stage):
             (110.0, 140.0), description="Muscle band (Hz) whose envelope is z-scored."
         )
         muscle_min_length_good: float = Field(
-            0.1, ge=0, description="Good gaps shorter than this (s) between muscle spans "
-            "are annotated too."
+            0.1,
+            ge=0,
+            description="Good gaps shorter than this (s) between muscle spans are annotated too.",
         )
         zero: bool = Field(False, description="Set the samples of every BAD segment to 0.")
 
@@ -310,8 +333,12 @@ class BadSegments(Stage):
         with mne_quiet(recording.name, logger):
             if cfg.peak is not None or cfg.flat is not None:
                 annot, bad_chs = mne.preprocessing.annotate_amplitude(
-                    raw, peak=_per_type(cfg.peak, types), flat=_per_type(cfg.flat, types),
-                    bad_percent=cfg.bad_percent, min_duration=cfg.min_duration, picks=types,
+                    raw,
+                    peak=_per_type(cfg.peak, types),
+                    flat=_per_type(cfg.flat, types),
+                    bad_percent=cfg.bad_percent,
+                    min_duration=cfg.min_duration,
+                    picks=types,
                 )
                 _append(raw, annot)
                 details["amplitude_bad_channels"] = list(bad_chs)
@@ -325,8 +352,10 @@ class BadSegments(Stage):
             out = recording.with_raw(raw)
         n_bad = sum(stop - start for start, stop in bad)
         details.update(
-            n_segments=len(bad), bad_seconds=n_bad / raw.info["sfreq"],
-            bad_fraction=n_bad / max(raw.n_times, 1), zeroed=bool(cfg.zero and bad),
+            n_segments=len(bad),
+            bad_seconds=n_bad / raw.info["sfreq"],
+            bad_fraction=n_bad / max(raw.n_times, 1),
+            zeroed=bool(cfg.zero and bad),
         )
         return add_step(out, "bad_segments", **details)
 
@@ -345,8 +374,11 @@ class BadSegments(Stage):
         if ch_type is None:
             raise RecordingError(f"{name}: muscle detection needs MEG or EEG channels")
         annot, _ = mne.preprocessing.annotate_muscle_zscore(
-            raw, threshold=cfg.muscle_threshold, ch_type=ch_type,
-            min_length_good=cfg.muscle_min_length_good, filter_freq=(low, high),
+            raw,
+            threshold=cfg.muscle_threshold,
+            ch_type=ch_type,
+            min_length_good=cfg.muscle_min_length_good,
+            filter_freq=(low, high),
         )
         _append(raw, annot)
         return float(np.sum(annot.duration))

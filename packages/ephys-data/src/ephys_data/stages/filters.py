@@ -143,11 +143,18 @@ class Notch(Stage):
         freqs = self.frequencies(recording.sfreq, line)
         skipped = sorted(set(cfg.freqs or []) - set(freqs))
         if skipped:
-            logger.warning("%s: notch frequencies %s Hz are not below Nyquist (%g Hz); skipped",
-                           recording.name, skipped, recording.sfreq / 2)
+            logger.warning(
+                "%s: notch frequencies %s Hz are not below Nyquist (%g Hz); skipped",
+                recording.name,
+                skipped,
+                recording.sfreq / 2,
+            )
         if not freqs:
-            logger.warning("%s: no notch frequency below Nyquist (%g Hz); nothing to do",
-                           recording.name, recording.sfreq / 2)
+            logger.warning(
+                "%s: no notch frequency below Nyquist (%g Hz); nothing to do",
+                recording.name,
+                recording.sfreq / 2,
+            )
             return add_step(recording.replace(), "notch", freqs=[])
         kwargs: dict[str, Any] = {"method": cfg.method, "notch_widths": cfg.notch_widths}
         if cfg.method != "spectrum_fit":
@@ -194,10 +201,12 @@ class Resample(Stage):
         else:
             out = recording.with_data(_resample_array(recording, target), sfreq=target)
         if recording.labels is not None:
-            out = out.replace(labels=resample_labels(recording.labels, recording.sfreq, target,
-                                                     out.n_times))
-        return add_step(out, "resample", sfreq_in=recording.sfreq, sfreq=target,
-                        method=self.config.method)
+            out = out.replace(
+                labels=resample_labels(recording.labels, recording.sfreq, target, out.n_times)
+            )
+        return add_step(
+            out, "resample", sfreq_in=recording.sfreq, sfreq=target, method=self.config.method
+        )
 
 
 def _resample_array(recording: Recording, target: float) -> np.ndarray:
@@ -210,15 +219,16 @@ def _resample_array(recording: Recording, target: float) -> np.ndarray:
             f"{recording.name}: cannot resample quantised (mu-law) codes; put `resample` "
             "before `mulaw`"
         )
-    ratio = (Fraction(target).limit_denominator(10_000)
-             / Fraction(recording.sfreq).limit_denominator(10_000))
-    data = resample_poly(recording.data, ratio.numerator, ratio.denominator, axis=1,
-                         padtype="line")
+    ratio = Fraction(target).limit_denominator(10_000) / Fraction(
+        recording.sfreq
+    ).limit_denominator(10_000)
+    data = resample_poly(recording.data, ratio.numerator, ratio.denominator, axis=1, padtype="line")
     return data.astype(recording.data.dtype, copy=False)
 
 
-def resample_labels(labels: np.ndarray, sfreq_in: float, sfreq_out: float,
-                    n_out: int) -> np.ndarray:
+def resample_labels(
+    labels: np.ndarray, sfreq_in: float, sfreq_out: float, n_out: int
+) -> np.ndarray:
     """A per-sample label track at ``sfreq_out``: each output sample takes the nearest input."""
     labels = np.asarray(labels)
     index = np.floor(np.arange(n_out) * (sfreq_in / sfreq_out) + 0.5).astype(np.int64)

@@ -37,7 +37,9 @@ class ICAArtifacts(Stage):
 
     class Config(ComponentConfig):
         n_components: int | float = Field(
-            20, gt=0, description="Components to fit (an int), or the fraction of variance "
+            20,
+            gt=0,
+            description="Components to fit (an int), or the fraction of variance "
             "they must explain (a float below 1). Capped at the data's rank.",
         )
         ch_types: list[Literal["mag", "grad", "eeg"]] = Field(
@@ -45,8 +47,9 @@ class ICAArtifacts(Stage):
             description="Channel types ICA is fitted on and cleans (e.g. [mag] as MOUS did).",
         )
         method: Literal["fastica", "infomax", "picard"] = Field(
-            "fastica", description="ICA algorithm (`fastica` needs scikit-learn, `picard` "
-            "python-picard; `infomax` is extended Infomax)."
+            "fastica",
+            description="ICA algorithm (`fastica` needs scikit-learn, `picard` "
+            "python-picard; `infomax` is extended Infomax).",
         )
         random_state: int = Field(0, description="Seed of the ICA fit.")
         max_iter: int | Literal["auto"] = Field("auto", description="Iterations of the fit.")
@@ -71,8 +74,9 @@ class ICAArtifacts(Stage):
         )
         eog: bool = Field(True, description="Remove eye-movement and blink components.")
         eog_channels: list[str] | None = Field(
-            None, description="Channels recording the eyes (e.g. [Fp1, Fp2] without EOG); "
-            "null = EOG channels."
+            None,
+            description="Channels recording the eyes (e.g. [Fp1, Fp2] without EOG); "
+            "null = EOG channels.",
         )
         eog_threshold: float = Field(3.0, gt=0, description="z-score threshold for EOG.")
         max_excluded: int | None = Field(
@@ -84,8 +88,11 @@ class ICAArtifacts(Stage):
 
         @model_validator(mode="after")
         def _fit_band(self) -> ICAArtifacts.Config:
-            if (self.fit_l_freq is not None and self.fit_h_freq is not None
-                    and self.fit_l_freq >= self.fit_h_freq):
+            if (
+                self.fit_l_freq is not None
+                and self.fit_h_freq is not None
+                and self.fit_l_freq >= self.fit_h_freq
+            ):
                 raise ValueError("fit_l_freq must be below fit_h_freq")
             return self
 
@@ -99,18 +106,29 @@ class ICAArtifacts(Stage):
 
         cfg = self.config
         if cfg.method == "fastica":
-            import_optional("sklearn", "ICA with method 'fastica'", "scikit-learn",
-                            "pip install scikit-learn (or use method 'infomax')")
+            import_optional(
+                "sklearn",
+                "ICA with method 'fastica'",
+                "scikit-learn",
+                "pip install scikit-learn (or use method 'infomax')",
+            )
         elif cfg.method == "picard":
-            import_optional("picard", "ICA with method 'picard'", "python-picard",
-                            "pip install python-picard (or use method 'infomax')")
+            import_optional(
+                "picard",
+                "ICA with method 'picard'",
+                "python-picard",
+                "pip install python-picard (or use method 'infomax')",
+            )
         raw = recording.raw
         all_types = raw.get_channel_types()
-        picks = [i for i in mne.pick_types(raw.info, meg=True, eeg=True, ref_meg=False,
-                                           exclude="bads")
-                 if all_types[i] in cfg.ch_types]
-        require_channels(recording, picks, f"good {'/'.join(cfg.ch_types)} channels",
-                         "ica_artifacts")
+        picks = [
+            i
+            for i in mne.pick_types(raw.info, meg=True, eeg=True, ref_meg=False, exclude="bads")
+            if all_types[i] in cfg.ch_types
+        ]
+        require_channels(
+            recording, picks, f"good {'/'.join(cfg.ch_types)} channels", "ica_artifacts"
+        )
         details: dict[str, Any] = {"method": cfg.method, "random_state": cfg.random_state}
         with mne_quiet(recording.name, logger):
             fit_raw = raw.copy()
@@ -127,19 +145,34 @@ class ICAArtifacts(Stage):
             if exclude:
                 ica.apply(cleaned, exclude=exclude)
             if cfg.drop_artifact_channels:
-                artefact = [cleaned.ch_names[i] for i in mne.pick_types(
-                    cleaned.info, meg=False, ecg=True, eog=True)]
+                artefact = [
+                    cleaned.ch_names[i]
+                    for i in mne.pick_types(cleaned.info, meg=False, ecg=True, eog=True)
+                ]
                 if artefact:
                     cleaned.drop_channels(artefact)
                     details["dropped_channels"] = artefact
             out = recording.with_raw(cleaned)
-        details.update(excluded=sorted(int(i) for i in exclude),
-                       ecg_components=[int(i) for i in ecg[0]], ecg_scores=ecg[1],
-                       eog_components=[int(i) for i in eog[0]], eog_scores=eog[1])
-        logger.info("%s: ICA removed %d of %d components (ECG %s, EOG %s)", recording.name,
-                    len(exclude), ica.n_components_, ecg[0], eog[0])
-        return add_step(out.with_provenance(ica_excluded=sorted(int(i) for i in exclude)),
-                        "ica_artifacts", **details)
+        details.update(
+            excluded=sorted(int(i) for i in exclude),
+            ecg_components=[int(i) for i in ecg[0]],
+            ecg_scores=ecg[1],
+            eog_components=[int(i) for i in eog[0]],
+            eog_scores=eog[1],
+        )
+        logger.info(
+            "%s: ICA removed %d of %d components (ECG %s, EOG %s)",
+            recording.name,
+            len(exclude),
+            ica.n_components_,
+            ecg[0],
+            eog[0],
+        )
+        return add_step(
+            out.with_provenance(ica_excluded=sorted(int(i) for i in exclude)),
+            "ica_artifacts",
+            **details,
+        )
 
     def _h_freq(self, raw: mne.io.BaseRaw) -> float | None:
         h_freq = self.config.fit_h_freq
@@ -156,9 +189,13 @@ class ICAArtifacts(Stage):
             rank = sum(mne.compute_rank(fit_raw.copy().pick(picks), rank=None).values())
             n_components = max(1, min(n_components, int(rank), len(picks) - 1))
         fit_params = {"extended": True} if cfg.method == "infomax" else None
-        ica = mne.preprocessing.ICA(n_components=n_components, method=cfg.method,
-                                    random_state=cfg.random_state, max_iter=cfg.max_iter,
-                                    fit_params=fit_params)
+        ica = mne.preprocessing.ICA(
+            n_components=n_components,
+            method=cfg.method,
+            random_state=cfg.random_state,
+            max_iter=cfg.max_iter,
+            fit_params=fit_params,
+        )
         try:
             ica.fit(fit_raw, picks=picks, decim=cfg.decim, reject_by_annotation=True)
         except (RuntimeError, ValueError) as err:
@@ -178,11 +215,13 @@ class ICAArtifacts(Stage):
             logger.info("%s: no ECG channel and no MEG to estimate one; heartbeat skipped", name)
             return [], []
         try:
-            indices, scores = ica.find_bads_ecg(raw, ch_name=channel, method=cfg.ecg_method,
-                                                threshold=cfg.ecg_threshold)
+            indices, scores = ica.find_bads_ecg(
+                raw, ch_name=channel, method=cfg.ecg_method, threshold=cfg.ecg_threshold
+            )
         except (RuntimeError, ValueError) as err:
-            logger.warning("%s: heartbeat detection failed (%s); no ECG component removed",
-                           name, err)
+            logger.warning(
+                "%s: heartbeat detection failed (%s); no ECG component removed", name, err
+            )
             return [], []
         return [int(i) for i in indices], _top_scores(scores, indices)
 
@@ -200,8 +239,7 @@ class ICAArtifacts(Stage):
             logger.info("%s: no EOG channel; eye artefacts skipped (set `eog_channels`)", name)
             return [], []
         try:
-            indices, scores = ica.find_bads_eog(raw, ch_name=channels,
-                                                threshold=cfg.eog_threshold)
+            indices, scores = ica.find_bads_eog(raw, ch_name=channels, threshold=cfg.eog_threshold)
         except (RuntimeError, ValueError) as err:
             logger.warning("%s: EOG detection failed (%s); no EOG component removed", name, err)
             return [], []

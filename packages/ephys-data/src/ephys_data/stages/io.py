@@ -24,8 +24,22 @@ __all__ = ["Read", "file_digest", "stim_code"]
 logger = get_logger(__name__)
 
 ChannelType = Literal[
-    "meg", "mag", "grad", "ref_meg", "eeg", "eog", "ecg", "emg", "seeg", "ecog", "dbs", "stim",
-    "misc", "resp", "bio", "fnirs",
+    "meg",
+    "mag",
+    "grad",
+    "ref_meg",
+    "eeg",
+    "eog",
+    "ecg",
+    "emg",
+    "seeg",
+    "ecog",
+    "dbs",
+    "stim",
+    "misc",
+    "resp",
+    "bio",
+    "fnirs",
 ]
 
 #: Formats named in error messages (``mne.io.read_raw`` reads a few more).
@@ -111,8 +125,10 @@ class Read(Stage):
             None, description="Stimulus channels to read events from; null = every one."
         )
         stim_min_duration: float = Field(
-            0.0, ge=0, description="Shortest change of a stimulus channel counted as an event "
-            "(seconds; MOUS used 0.005)."
+            0.0,
+            ge=0,
+            description="Shortest change of a stimulus channel counted as an event "
+            "(seconds; MOUS used 0.005).",
         )
         checksum: bool = Field(
             True, description="Record the SHA-256 of the source (reads every byte once)."
@@ -149,8 +165,11 @@ class Read(Stage):
             )
         with mne_quiet(recording.name, logger):
             raw = _read(source, recording.name, cfg.allow_maxshield)
-            details: dict[str, Any] = {"source": str(source), "reader": type(raw).__name__,
-                                       "n_times_in_file": int(raw.n_times)}
+            details: dict[str, Any] = {
+                "source": str(source),
+                "reader": type(raw).__name__,
+                "n_times_in_file": int(raw.n_times),
+            }
             details["compensation"] = _compensate(raw, cfg.compensation_grade, recording.name)
             if cfg.channel_types:
                 _set_types(raw, cfg.channel_types, recording.name)
@@ -162,15 +181,26 @@ class Read(Stage):
             details["dropped_types"] = _pick(raw, cfg.picks, recording.name, source)
             out = recording.with_raw(raw)
         if recording.sfreq and recording.sfreq != out.sfreq:
-            logger.warning("%s: %s is sampled at %g Hz, not %g Hz as expected", recording.name,
-                           source, out.sfreq, recording.sfreq)
+            logger.warning(
+                "%s: %s is sampled at %g Hz, not %g Hz as expected",
+                recording.name,
+                source,
+                out.sfreq,
+                recording.sfreq,
+            )
         provenance: dict[str, Any] = {"source": str(source)}
         if cfg.checksum:
             digest, size = file_digest(source)
             provenance.update(source_sha256=digest, source_bytes=size)
         out = out.with_provenance(**provenance)
-        logger.debug("%s: read %d channels, %.1f s at %g Hz from %s", recording.name,
-                     out.n_channels, out.duration, out.sfreq, source)
+        logger.debug(
+            "%s: read %d channels, %.1f s at %g Hz from %s",
+            recording.name,
+            out.n_channels,
+            out.duration,
+            out.sfreq,
+            source,
+        )
         return add_step(out, "read", **details)
 
     def output_sfreq(self, sfreq: float) -> float:
@@ -187,10 +217,15 @@ class Read(Stage):
         raw = example_raw()
         stim = np.zeros((1, raw.n_times))
         for onset, code in ((200, 1), (900, 2), (1500, 1)):
-            stim[0, onset:onset + 10] = code
-        raw.add_channels([mne.io.RawArray(
-            stim, mne.create_info(["STI 014"], raw.info["sfreq"], "stim"), verbose="error"
-        )], force_update_info=True)
+            stim[0, onset : onset + 10] = code
+        raw.add_channels(
+            [
+                mne.io.RawArray(
+                    stim, mne.create_info(["STI 014"], raw.info["sfreq"], "stim"), verbose="error"
+                )
+            ],
+            force_update_info=True,
+        )
         path = Path(workdir) / "example_raw.fif"
         path.parent.mkdir(parents=True, exist_ok=True)
         raw.save(path, overwrite=True, verbose="error")
@@ -208,8 +243,10 @@ def _read(source: Path, name: str, allow_maxshield: bool) -> mne.io.BaseRaw:
             folder = source.parent
             head_shape = folder / "hs_file"
             return mne.io.read_raw_bti(
-                source, config_fname=folder / "config",
-                head_shape_fname=head_shape if head_shape.exists() else None, preload=True,
+                source,
+                config_fname=folder / "config",
+                head_shape_fname=head_shape if head_shape.exists() else None,
+                preload=True,
             )
         kwargs: dict[str, Any] = {}
         if source.name.lower().endswith((".fif", ".fif.gz")):
@@ -236,9 +273,11 @@ def _read(source: Path, name: str, allow_maxshield: bool) -> mne.io.BaseRaw:
 
 def _is_bti(source: Path) -> bool:
     """A 4D/BTi data file (``c,rfDC`` and the like) next to its ``config`` file."""
-    return source.is_file() and source.name.startswith(("c,rf", "e,rf")) and (
-        source.parent / "config"
-    ).exists()
+    return (
+        source.is_file()
+        and source.name.startswith(("c,rf", "e,rf"))
+        and (source.parent / "config").exists()
+    )
 
 
 def _compensate(raw: mne.io.BaseRaw, grade: int | None, name: str) -> dict[str, int] | None:
@@ -296,8 +335,13 @@ def _stim_to_annotations(
     for channel in stim:
         try:
             events = mne.find_events(
-                raw, stim_channel=channel, shortest_event=1, min_duration=min_duration,
-                consecutive=True, initial_event=True, verbose=False,
+                raw,
+                stim_channel=channel,
+                shortest_event=1,
+                min_duration=min_duration,
+                consecutive=True,
+                initial_event=True,
+                verbose=False,
             )
         except ValueError as err:
             logger.warning("%s: no events read from stimulus channel %s: %s", name, channel, err)
@@ -305,8 +349,9 @@ def _stim_to_annotations(
         if len(events) == 0:
             continue
         onsets = (events[:, 0] - raw.first_samp) / raw.info["sfreq"]
-        add_annotations(raw, onsets, np.zeros(len(events)),
-                        [f"{channel}/{int(code)}" for code in events[:, 2]])
+        add_annotations(
+            raw, onsets, np.zeros(len(events)), [f"{channel}/{int(code)}" for code in events[:, 2]]
+        )
         counts[channel] = len(events)
     return counts
 

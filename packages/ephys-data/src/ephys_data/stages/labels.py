@@ -28,7 +28,8 @@ class Rule(ComponentConfig):
     """Events with one of ``codes`` start label ``label``, held until ``until``."""
 
     codes: list[int | str] = Field(
-        ..., min_length=1,
+        ...,
+        min_length=1,
         description="Event codes (integers) or exact annotation descriptions (strings) that "
         "start the label.",
     )
@@ -70,7 +71,10 @@ def _matches(event: Event, keys: Sequence[int | str]) -> bool:
 
 
 def build_labels(
-    events: Sequence[Event], n_times: int, sfreq: float, rules: Sequence[Rule],
+    events: Sequence[Event],
+    n_times: int,
+    sfreq: float,
+    rules: Sequence[Rule],
     min_span_samples: int = 5,
 ) -> np.ndarray:
     """The ``(n_times,)`` int16 label track that ``rules`` give for ``events``.
@@ -139,8 +143,7 @@ class ConditionLabels(Stage):
         )
         rest_tasks: list[str] = Field(
             default_factory=lambda: ["rest"],
-            description="Recordings whose task (or name) contains one of these get all "
-            "zeros.",
+            description="Recordings whose task (or name) contains one of these get all zeros.",
         )
 
         @model_validator(mode="after")
@@ -164,8 +167,9 @@ class ConditionLabels(Stage):
         raw = example_raw()
         onsets = [0.5, 1.0, 1.6, 2.2, 4.0, 5.0, 5.5, 6.1, 8.0]
         codes = [1, 10, 20, 40, 15, 3, 10, 20, 15]
-        add_annotations(raw, onsets, [0.0] * len(onsets),
-                        [f"{MOUS_STIM_CHANNEL}/{c}" for c in codes])
+        add_annotations(
+            raw, onsets, [0.0] * len(onsets), [f"{MOUS_STIM_CHANNEL}/{c}" for c in codes]
+        )
         return Recording.from_raw(raw, name="example", subject="01", task="auditory")
 
     def apply(self, recording: Recording) -> Recording:
@@ -175,17 +179,22 @@ class ConditionLabels(Stage):
         if self._is_rest(recording) or preset == "rest":
             rules = ()
         events = self._events(recording, preset)
-        labels = build_labels(events, recording.n_times, recording.sfreq, rules,
-                              cfg.min_span_samples)
+        labels = build_labels(
+            events, recording.n_times, recording.sfreq, rules, cfg.min_span_samples
+        )
         names: dict[int, str] = {0: "none"}
         for rule in rules:
             names.setdefault(rule.label, rule.name or f"label_{rule.label}")
         values, counts = np.unique(labels, return_counts=True)
         out = recording.replace(labels=labels, label_names=names)
-        return add_step(out, "condition_labels", preset=preset, n_rules=len(rules),
-                        n_events=len(events),
-                        samples_per_label={int(v): int(c) for v, c in zip(values, counts,
-                                                                           strict=True)})
+        return add_step(
+            out,
+            "condition_labels",
+            preset=preset,
+            n_rules=len(rules),
+            n_events=len(events),
+            samples_per_label={int(v): int(c) for v, c in zip(values, counts, strict=True)},
+        )
 
     def _preset(self, recording: Recording) -> str | None:
         preset = self.config.preset
@@ -209,12 +218,15 @@ class ConditionLabels(Stage):
 
     def _events(self, recording: Recording, preset: str | None) -> list[Event]:
         annotations: Sequence[Mapping[str, Any]] = (
-            annotations_from_raw(recording.raw) if recording.state == "mne"
+            annotations_from_raw(recording.raw)
+            if recording.state == "mne"
             else recording.annotations
         )
         channel = self.config.stim_channel
-        if channel is None and preset in ("mous_auditory", "mous_visual") and any(
-            str(a["description"]).startswith(MOUS_STIM_CHANNEL + "/") for a in annotations
+        if (
+            channel is None
+            and preset in ("mous_auditory", "mous_visual")
+            and any(str(a["description"]).startswith(MOUS_STIM_CHANNEL + "/") for a in annotations)
         ):
             channel = MOUS_STIM_CHANNEL
         events: list[Event] = []

@@ -67,8 +67,7 @@ class Maxwell(Stage):
             None, description="Cross-talk compensation file (ct_sparse.fif), if any."
         )
         find_bads: bool = Field(
-            True, description="Detect noisy and flat channels first "
-            "(find_bad_channels_maxwell)."
+            True, description="Detect noisy and flat channels first (find_bad_channels_maxwell)."
         )
         bad_limit: float = Field(
             7.0, gt=0, description="Noise limit of find_bad_channels_maxwell (in SDs)."
@@ -98,23 +97,29 @@ class Maxwell(Stage):
             try:
                 if cfg.find_bads:
                     noisy, flat = mne.preprocessing.find_bad_channels_maxwell(
-                        raw, limit=cfg.bad_limit, ignore_ref=True,
-                        h_freq=40.0 if raw.info["sfreq"] > 2 * 40.0 + 1 else None, **kwargs,
+                        raw,
+                        limit=cfg.bad_limit,
+                        ignore_ref=True,
+                        h_freq=40.0 if raw.info["sfreq"] > 2 * 40.0 + 1 else None,
+                        **kwargs,
                     )[:2]
                     raw.info["bads"] = list(dict.fromkeys([*raw.info["bads"], *noisy, *flat]))
                     details.update(noisy=list(noisy), flat=list(flat))
                 details["bads_reconstructed"] = list(raw.info["bads"])
                 raw = mne.preprocessing.maxwell_filter(
-                    raw, st_duration=cfg.st_duration, st_correlation=cfg.st_correlation,
-                    regularize=cfg.regularize, ignore_ref=True, **kwargs,
+                    raw,
+                    st_duration=cfg.st_duration,
+                    st_correlation=cfg.st_correlation,
+                    regularize=cfg.regularize,
+                    ignore_ref=True,
+                    **kwargs,
                 )
             except (RuntimeError, ValueError) as err:
-                raise RecordingError(
-                    f"{recording.name}: Maxwell filtering failed: {err}"
-                ) from err
+                raise RecordingError(f"{recording.name}: Maxwell filtering failed: {err}") from err
             out = recording.with_raw(raw)
-        details.update(int_order=cfg.int_order, ext_order=cfg.ext_order,
-                       st_duration=cfg.st_duration)
+        details.update(
+            int_order=cfg.int_order, ext_order=cfg.ext_order, st_duration=cfg.st_duration
+        )
         return add_step(out, "maxwell", **details)
 
     def _kwargs(self, raw: mne.io.BaseRaw, name: str) -> dict[str, Any]:
@@ -122,8 +127,7 @@ class Maxwell(Stage):
         origin: Any = cfg.origin
         coord_frame = cfg.coord_frame
         if coord_frame == "head" and raw.info["dev_head_t"] is None:
-            logger.warning("%s: no device-to-head transform; expanding in the device frame",
-                           name)
+            logger.warning("%s: no device-to-head transform; expanding in the device frame", name)
             coord_frame = "meg"
         if origin == "auto":
             n_dig = len(raw.info["dig"] or [])
@@ -132,7 +136,9 @@ class Maxwell(Stage):
         if not isinstance(origin, str):
             origin = tuple(float(v) for v in origin)
         return {
-            "origin": origin, "int_order": cfg.int_order, "ext_order": cfg.ext_order,
+            "origin": origin,
+            "int_order": cfg.int_order,
+            "ext_order": cfg.ext_order,
             "calibration": str(cfg.calibration) if cfg.calibration else None,
             "cross_talk": str(cfg.cross_talk) if cfg.cross_talk else None,
             "coord_frame": coord_frame,

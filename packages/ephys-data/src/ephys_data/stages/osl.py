@@ -119,16 +119,19 @@ class OSLChain(Stage):
         return super().example_input(workdir)
 
     def apply(self, recording: Recording) -> Recording:
-        batch = import_optional("osl_ephys.preprocessing", "the `osl` stage",
-                                "osl-ephys", INSTALL)
+        batch = import_optional("osl_ephys.preprocessing", "the `osl` stage", "osl-ephys", INSTALL)
         chain = batch.load_config(copy.deepcopy(self.chain))
         if self.config.random_seed is not None:
             from osl_ephys.utils.misc import set_random_seed
 
             set_random_seed(self.config.random_seed)
         dataset: dict[str, Any] = {
-            "raw": recording.raw.copy(), "events": None, "epochs": None,
-            "event_id": chain["meta"]["event_codes"], "ica": None, "fig": {},
+            "raw": recording.raw.copy(),
+            "events": None,
+            "epochs": None,
+            "event_id": chain["meta"]["event_codes"],
+            "ica": None,
+            "fig": {},
         }
         methods = []
         with mne_quiet(recording.name, logger):
@@ -154,10 +157,10 @@ class OSLChain(Stage):
         if recording.labels is not None and out.n_times != recording.n_times:
             from ephys_data.stages.filters import resample_labels
 
-            out = out.replace(labels=resample_labels(recording.labels, recording.sfreq,
-                                                     out.sfreq, out.n_times))
-        details: dict[str, Any] = {"chain": self.chain, "methods": methods,
-                                   "osl_ephys": _version()}
+            out = out.replace(
+                labels=resample_labels(recording.labels, recording.sfreq, out.sfreq, out.n_times)
+            )
+        details: dict[str, Any] = {"chain": self.chain, "methods": methods, "osl_ephys": _version()}
         if dataset.get("ica") is not None:
             details["ica_excluded"] = [int(i) for i in dataset["ica"].exclude]
         return add_step(out, "osl", **details)

@@ -47,8 +47,12 @@ class Normalize(Stage):
         out = ((x - center[:, None]) / scale[:, None]).astype(np.float32)
         return recording.with_transform(
             out,
-            {"kind": "normalize", "method": self.config.method,
-             "center": center.tolist(), "scale": scale.tolist()},
+            {
+                "kind": "normalize",
+                "method": self.config.method,
+                "center": center.tolist(),
+                "scale": scale.tolist(),
+            },
         )
 
 
@@ -71,8 +75,13 @@ class Clip(Stage):
         clipped = float(np.mean((x < low) | (x > high))) if x.size else 0.0
         return recording.with_transform(
             out,
-            {"kind": "clip", "k": self.config.k, "low": low[:, 0].tolist(),
-             "high": high[:, 0].tolist(), "fraction_clipped": clipped},
+            {
+                "kind": "clip",
+                "k": self.config.k,
+                "low": low[:, 0].tolist(),
+                "high": high[:, 0].tolist(),
+                "fraction_clipped": clipped,
+            },
         )
 
 
@@ -105,8 +114,12 @@ class MuLaw(Stage):
         mse = float(np.mean((recon - x) ** 2)) if x.size else 0.0
         return recording.with_transform(
             codes,
-            {"kind": "mulaw", "mu": self.config.mu, "amplitude": amplitude,
-             "reconstruction_mse": mse},
+            {
+                "kind": "mulaw",
+                "mu": self.config.mu,
+                "amplitude": amplitude,
+                "reconstruction_mse": mse,
+            },
         )
 
 

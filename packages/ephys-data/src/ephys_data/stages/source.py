@@ -71,8 +71,9 @@ class SourceProjection(Stage):
 
     class Config(ComponentConfig):
         subjects_dir: Path | None = Field(
-            None, description="FreeSurfer subjects folder holding `subject`; null = the "
-            "SUBJECTS_DIR environment variable."
+            None,
+            description="FreeSurfer subjects folder holding `subject`; null = the "
+            "SUBJECTS_DIR environment variable.",
         )
         subject: str = Field("fsaverage", description="Template subject (folder name).")
         parcellation: str = Field(
@@ -80,8 +81,7 @@ class SourceProjection(Stage):
         )
         exclude: list[str] = Field(
             default_factory=lambda: ["unknown", "corpuscallosum"],
-            description="Labels whose name contains one of these (case-insensitive) are "
-            "left out.",
+            description="Labels whose name contains one of these (case-insensitive) are left out.",
         )
         method: Literal["dSPM", "MNE", "sLORETA", "eLORETA"] = Field(
             "dSPM", description="Inverse method."
@@ -96,8 +96,9 @@ class SourceProjection(Stage):
             "meg", description="Sensors used (EEG needs a three-layer `conductivity`)."
         )
         trans: Literal["auto", "fsaverage"] | Path = Field(
-            "auto", description="Head-to-MRI transform: `auto` (fit to digitised fiducials "
-            "and head shape, else `fsaverage`), `fsaverage` (MNE's template) or a -trans.fif."
+            "auto",
+            description="Head-to-MRI transform: `auto` (fit to digitised fiducials "
+            "and head shape, else `fsaverage`), `fsaverage` (MNE's template) or a -trans.fif.",
         )
         icp_iterations: int = Field(
             10, ge=0, description="ICP iterations of `auto` coregistration (head shape)."
@@ -115,8 +116,9 @@ class SourceProjection(Stage):
             5.0, ge=0, description="Sources closer than this to the inner skull are dropped (mm)."
         )
         noise_cov: Literal["adhoc", "data"] = Field(
-            "adhoc", description="`adhoc` (diagonal, typical sensor noise) or `data` "
-            "(regularised covariance of the recording itself)."
+            "adhoc",
+            description="`adhoc` (diagonal, typical sensor noise) or `data` "
+            "(regularised covariance of the recording itself).",
         )
         detrend: bool = Field(True, description="Remove a linear trend from each parcel.")
         source_space_file: Path | None = Field(
@@ -164,8 +166,12 @@ class SourceProjection(Stage):
         cfg = self.config
         name = recording.name
         subjects_dir = self._subjects_dir(name)
-        import_optional("nibabel", "source projection (reading FreeSurfer surfaces)",
-                        "nibabel", "pip install nibabel")
+        import_optional(
+            "nibabel",
+            "source projection (reading FreeSurfer surfaces)",
+            "nibabel",
+            "pip install nibabel",
+        )
         with mne_quiet(name, logger):
             raw, picks = self._sensors(recording)
             info = raw.info
@@ -184,15 +190,29 @@ class SourceProjection(Stage):
         layout = parcel_layout(centroids)
         names = tuple(label.name for label in labels)
         out = recording.with_data(
-            np.ascontiguousarray(data), ch_names=names, ch_types=("parcel",) * len(names),
-            units=(UNITS[cfg.method],) * len(names), pos_3d=centroids, pos_2d=layout,
-            ori_3d=None, bads=(),
+            np.ascontiguousarray(data),
+            ch_names=names,
+            ch_types=("parcel",) * len(names),
+            units=(UNITS[cfg.method],) * len(names),
+            pos_3d=centroids,
+            pos_2d=layout,
+            ori_3d=None,
+            bads=(),
         )
         return add_step(
-            out, "source_projection", subject=cfg.subject, subjects_dir=str(subjects_dir),
-            parcellation=cfg.parcellation, method=cfg.method, mode=cfg.mode, snr=cfg.snr,
-            coregistration=how, n_sensors=len(picks), n_sources=int(sum(s["nuse"] for s in src)),
-            n_parcels=len(names), noise_cov=cfg.noise_cov,
+            out,
+            "source_projection",
+            subject=cfg.subject,
+            subjects_dir=str(subjects_dir),
+            parcellation=cfg.parcellation,
+            method=cfg.method,
+            mode=cfg.mode,
+            snr=cfg.snr,
+            coregistration=how,
+            n_sensors=len(picks),
+            n_sources=int(sum(s["nuse"] for s in src)),
+            n_parcels=len(names),
+            noise_cov=cfg.noise_cov,
             layout_distance_correlation=_distance_correlation(centroids, layout),
         )
 
@@ -280,18 +300,24 @@ class SourceProjection(Stage):
 
         cfg = self.config
         if cfg.source_space_file is not None:
-            return _cached(("src-file", str(cfg.source_space_file)),
-                           lambda: mne.read_source_spaces(cfg.source_space_file))
-        stored = subjects_dir / cfg.subject / "bem" / (
-            f"{cfg.subject}-{cfg.spacing[:3]}-{cfg.spacing[3:]}-src.fif"
+            return _cached(
+                ("src-file", str(cfg.source_space_file)),
+                lambda: mne.read_source_spaces(cfg.source_space_file),
+            )
+        stored = (
+            subjects_dir
+            / cfg.subject
+            / "bem"
+            / (f"{cfg.subject}-{cfg.spacing[:3]}-{cfg.spacing[3:]}-src.fif")
         )
         if cfg.spacing != "all" and stored.exists():
             return _cached(("src-file", str(stored)), lambda: mne.read_source_spaces(stored))
         try:
             return _cached(
                 ("src", str(subjects_dir), cfg.subject, cfg.spacing),
-                lambda: mne.setup_source_space(cfg.subject, spacing=cfg.spacing,
-                                               subjects_dir=subjects_dir, add_dist=False),
+                lambda: mne.setup_source_space(
+                    cfg.subject, spacing=cfg.spacing, subjects_dir=subjects_dir, add_dist=False
+                ),
             )
         except (OSError, RuntimeError, ValueError) as err:
             raise RecordingError(
@@ -304,13 +330,17 @@ class SourceProjection(Stage):
 
         cfg = self.config
         if cfg.bem_file is not None:
-            return _cached(("bem-file", str(cfg.bem_file)),
-                           lambda: mne.read_bem_solution(cfg.bem_file))
+            return _cached(
+                ("bem-file", str(cfg.bem_file)), lambda: mne.read_bem_solution(cfg.bem_file)
+            )
 
         def build() -> Any:
-            model = mne.make_bem_model(cfg.subject, ico=cfg.bem_ico,
-                                       conductivity=tuple(cfg.conductivity),
-                                       subjects_dir=subjects_dir)
+            model = mne.make_bem_model(
+                cfg.subject,
+                ico=cfg.bem_ico,
+                conductivity=tuple(cfg.conductivity),
+                subjects_dir=subjects_dir,
+            )
             for surface in model:
                 # nibabel reads FreeSurfer triangles as big-endian integers, which MNE's
                 # numba-compiled field code (used when numba is installed) rejects
@@ -320,8 +350,9 @@ class SourceProjection(Stage):
             return mne.make_bem_solution(model)
 
         try:
-            return _cached(("bem", str(subjects_dir), cfg.subject, cfg.bem_ico,
-                            tuple(cfg.conductivity)), build)
+            return _cached(
+                ("bem", str(subjects_dir), cfg.subject, cfg.bem_ico, tuple(cfg.conductivity)), build
+            )
         except (OSError, RuntimeError, ValueError) as err:
             raise RecordingError(
                 f"{name}: cannot build the BEM of {cfg.subject} in {subjects_dir} (needs "
@@ -332,8 +363,9 @@ class SourceProjection(Stage):
         import mne
 
         cfg = self.config
-        labels = mne.read_labels_from_annot(cfg.subject, cfg.parcellation,
-                                            subjects_dir=subjects_dir)
+        labels = mne.read_labels_from_annot(
+            cfg.subject, cfg.parcellation, subjects_dir=subjects_dir
+        )
         excluded = [p.lower() for p in cfg.exclude]
         kept, empty = [], []
         vertno = {s["id"]: s["vertno"] for s in src}
@@ -346,8 +378,12 @@ class SourceProjection(Stage):
             else:
                 empty.append(label.name)
         if empty:
-            logger.warning("%s: labels without sources in the %s source space left out: %s",
-                           name, cfg.spacing, ", ".join(empty))
+            logger.warning(
+                "%s: labels without sources in the %s source space left out: %s",
+                name,
+                cfg.spacing,
+                ", ".join(empty),
+            )
         if not kept:
             raise RecordingError(
                 f"{name}: no label of {cfg.parcellation!r} has sources; use a denser `spacing`"
@@ -361,8 +397,16 @@ class SourceProjection(Stage):
         meg = cfg.ch_types in ("meg", "meg+eeg")
         eeg = cfg.ch_types in ("eeg", "meg+eeg")
         try:
-            fwd = mne.make_forward_solution(raw.info, trans=trans, src=src, bem=bem, meg=meg,
-                                            eeg=eeg, mindist=cfg.mindist, n_jobs=None)
+            fwd = mne.make_forward_solution(
+                raw.info,
+                trans=trans,
+                src=src,
+                bem=bem,
+                meg=meg,
+                eeg=eeg,
+                mindist=cfg.mindist,
+                n_jobs=None,
+            )
         except (RuntimeError, ValueError) as err:
             raise RecordingError(f"{name}: forward model failed: {err}") from err
         if cfg.noise_cov == "adhoc":
@@ -370,11 +414,13 @@ class SourceProjection(Stage):
         else:
             cov = mne.compute_raw_covariance(raw, method="empirical")
             cov = mne.cov.regularize(cov, raw.info, mag=0.1, grad=0.1, eeg=0.1)
-        return mne.minimum_norm.make_inverse_operator(raw.info, fwd, cov, loose=cfg.loose,
-                                                      depth=cfg.depth)
+        return mne.minimum_norm.make_inverse_operator(
+            raw.info, fwd, cov, loose=cfg.loose, depth=cfg.depth
+        )
 
-    def label_weights(self, inv: Any, info: mne.Info, labels: list[Any], src: Any,
-                      data: np.ndarray) -> np.ndarray:
+    def label_weights(
+        self, inv: Any, info: mne.Info, labels: list[Any], src: Any, data: np.ndarray
+    ) -> np.ndarray:
         """``(n_labels, n_sensors)`` weights turning sensor data ``X`` into parcel signals.
 
         The inverse is linear, so its imaging kernel ``K`` (sources x sensors) is obtained by
@@ -390,8 +436,9 @@ class SourceProjection(Stage):
         cfg = self.config
         lambda2 = 1.0 / cfg.snr**2
         identity = mne.EvokedArray(np.eye(len(info["ch_names"])), info, tmin=0.0, nave=1)
-        stc = mne.minimum_norm.apply_inverse(identity, inv, lambda2, method=cfg.method,
-                                             pick_ori="normal")
+        stc = mne.minimum_norm.apply_inverse(
+            identity, inv, lambda2, method=cfg.method, pick_ori="normal"
+        )
         kernel = stc.data
         if cfg.mode != "pca_flip":
             return mne.extract_label_time_course(stc, labels, src, mode=cfg.mode)
@@ -399,8 +446,9 @@ class SourceProjection(Stage):
         keep = eigval > eigval.max() * 1e-12
         scale = np.sqrt(eigval[keep])
         basis = eigvec[:, keep]
-        compressed = mne.SourceEstimate(kernel @ (basis * scale), stc.vertices, tmin=0.0,
-                                        tstep=1.0, subject=stc.subject)
+        compressed = mne.SourceEstimate(
+            kernel @ (basis * scale), stc.vertices, tmin=0.0, tstep=1.0, subject=stc.subject
+        )
         out = mne.extract_label_time_course(compressed, labels, src, mode="pca_flip")
         return (out / scale) @ basis.T
 

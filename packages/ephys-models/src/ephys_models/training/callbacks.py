@@ -39,13 +39,15 @@ class PerformanceMonitor(pl.Callback):
         self._samples = self._tokens = 0
         self._steps = 0
 
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: Any, batch: Any,
-                             batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: Any, batch: Any, batch_idx: int
+    ) -> None:
         if self._steps == 0:
             self._start = time.perf_counter()
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         x = _primary(batch)
         self._samples += int(x.shape[0])
         self._tokens += int(x.numel())
@@ -60,11 +62,15 @@ class PerformanceMonitor(pl.Callback):
             memory = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
         elapsed = max(time.perf_counter() - self._start, 1e-9)
         pl_module.log_dict(
-            {"perf/step_time_s": elapsed / self._steps,
-             "perf/samples_per_s": self._samples / elapsed,
-             "perf/tokens_per_s": self._tokens / elapsed,
-             "perf/peak_memory_gb": memory},
-            on_step=True, on_epoch=False, batch_size=int(x.shape[0]),
+            {
+                "perf/step_time_s": elapsed / self._steps,
+                "perf/samples_per_s": self._samples / elapsed,
+                "perf/tokens_per_s": self._tokens / elapsed,
+                "perf/peak_memory_gb": memory,
+            },
+            on_step=True,
+            on_epoch=False,
+            batch_size=int(x.shape[0]),
         )
         self._samples = self._tokens = self._steps = 0
 
@@ -75,14 +81,20 @@ class LogProgress(pl.Callback):
     def __init__(self, every: int = 50) -> None:
         self.every = every
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         step = trainer.global_step
         if step and step % self.every == 0:
             loss = trainer.callback_metrics.get("train/loss_step")
             total = trainer.max_steps if trainer.max_steps > 0 else "?"
-            logger.info("step %d/%s, epoch %d, train/loss %s", step, total, trainer.current_epoch,
-                        f"{float(loss):.4f}" if loss is not None else "n/a")
+            logger.info(
+                "step %d/%s, epoch %d, train/loss %s",
+                step,
+                total,
+                trainer.current_epoch,
+                f"{float(loss):.4f}" if loss is not None else "n/a",
+            )
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
         value = trainer.callback_metrics.get("val/loss")

@@ -16,8 +16,14 @@ import torch
 
 from ephys_core.errors import EphysError
 
-__all__ = ["CheckpointError", "export", "load_checkpoint", "load_exported", "module_from_checkpoint",
-           "versions"]
+__all__ = [
+    "CheckpointError",
+    "export",
+    "load_checkpoint",
+    "load_exported",
+    "module_from_checkpoint",
+    "versions",
+]
 
 
 class CheckpointError(EphysError):
@@ -29,8 +35,15 @@ def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     found = {}
-    for dist in ("ephys-core", "ephys-models", "ephys-data", "ephys-tokenizers", "torch",
-                 "lightning", "transformers"):
+    for dist in (
+        "ephys-core",
+        "ephys-models",
+        "ephys-data",
+        "ephys-tokenizers",
+        "torch",
+        "lightning",
+        "transformers",
+    ):
         try:
             found[dist] = version(dist)
         except PackageNotFoundError:
@@ -50,7 +63,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     except Exception as err:
         raise CheckpointError(f"{path} is not a readable checkpoint: {err}") from None
     if CHECKPOINT_KEY not in checkpoint:
-        raise CheckpointError(f"{path} was not written by `ephys train` (no {CHECKPOINT_KEY!r} key)")
+        raise CheckpointError(
+            f"{path} was not written by `ephys train` (no {CHECKPOINT_KEY!r} key)"
+        )
     return checkpoint
 
 
@@ -78,14 +93,23 @@ def export(path: str | Path, out_dir: str | Path) -> Path:
     checkpoint = load_checkpoint(path)
     meta = checkpoint[CHECKPOINT_KEY]
     prefix = "model."
-    weights = {k[len(prefix):]: v.contiguous() for k, v in checkpoint["state_dict"].items()
-               if k.startswith(prefix)}
+    weights = {
+        k[len(prefix) :]: v.contiguous()
+        for k, v in checkpoint["state_dict"].items()
+        if k.startswith(prefix)
+    }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    save_file(weights, str(out / "model.safetensors"),
-              metadata={"model": meta["config"]["model"]["name"]})
-    config = {"format": 1, "config": meta["config"], "data_spec": meta["data_spec"],
-              "versions": meta["versions"], "checkpoint": str(path)}
+    save_file(
+        weights, str(out / "model.safetensors"), metadata={"model": meta["config"]["model"]["name"]}
+    )
+    config = {
+        "format": 1,
+        "config": meta["config"],
+        "data_spec": meta["data_spec"],
+        "versions": meta["versions"],
+        "checkpoint": str(path),
+    }
     (out / "config.json").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
     return out
 

@@ -73,7 +73,7 @@ class EpochSampler(Sampler[int]):
 
     def __len__(self) -> int:
         _, world = _rank_world()
-        return -(-self.n // world)
+        return (self.n + world - 1) // world  # ceil: ranks are padded to equal length
 
 
 class ResumableLoader(DataLoader):
@@ -155,8 +155,12 @@ class EphysDataModule(pl.LightningDataModule):
         if self.section.mixup is not None and hasattr(self.builder, "collate_fn"):
             collate = self.builder.collate_fn(self.section.mixup)
         return ResumableLoader(
-            self.builder.build("train"), progress=self._progress, seed=self.seed,
-            batch_size=self.batch_size, drop_last=self.section.drop_last, collate_fn=collate,
+            self.builder.build("train"),
+            progress=self._progress,
+            seed=self.seed,
+            batch_size=self.batch_size,
+            drop_last=self.section.drop_last,
+            collate_fn=collate,
             **self._kwargs(),
         )
 

@@ -40,12 +40,14 @@ def free_running_step(
     """Logits ``(B, C, K, V)`` of ``K`` self-fed steps and the matching targets."""
     x = inputs["x"] if isinstance(inputs, dict) else inputs
     if x.is_floating_point() or getattr(model, "output_time_axis", -2) != -2:
-        raise ConfigError("trainer.free_running: only token models (ids in, logits out) can "
-                          "train free-running")
+        raise ConfigError(
+            "trainer.free_running: only token models (ids in, logits out) can train free-running"
+        )
     n_times, k = x.shape[-1], config.k_steps
     if k >= n_times:
-        raise ConfigError(f"trainer.free_running.k_steps: {k} must be shorter than the window "
-                          f"({n_times} steps)")
+        raise ConfigError(
+            f"trainer.free_running.k_steps: {k} must be shorter than the window ({n_times} steps)"
+        )
     current = x[..., : n_times - k]
     steps = []
     for _ in range(k):

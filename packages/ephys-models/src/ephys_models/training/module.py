@@ -74,11 +74,24 @@ class EphysModule(pl.LightningModule):
         result = self.loss_fn(outputs, targets)
         size = _batch_size(inputs)
         sync = stage != "train"
-        self.log(f"{stage}/loss", result["loss"], prog_bar=True, on_step=stage == "train",
-                 on_epoch=True, batch_size=size, sync_dist=sync)
+        self.log(
+            f"{stage}/loss",
+            result["loss"],
+            prog_bar=True,
+            on_step=stage == "train",
+            on_epoch=True,
+            batch_size=size,
+            sync_dist=sync,
+        )
         for name in self.metric_names:
-            self.log(f"{stage}/{name}", result[name], on_step=False, on_epoch=True,
-                     batch_size=size, sync_dist=sync)
+            self.log(
+                f"{stage}/{name}",
+                result[name],
+                on_step=False,
+                on_epoch=True,
+                batch_size=size,
+                sync_dist=sync,
+            )
         return result["loss"]
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:

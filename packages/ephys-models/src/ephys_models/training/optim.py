@@ -43,11 +43,16 @@ def build_optimizer(model: torch.nn.Module, optim: OptimSection) -> torch.optim.
     """The configured ``torch.optim`` optimiser over :func:`parameter_groups`."""
     cls = getattr(torch.optim, optim.name, None)
     if not (inspect.isclass(cls) and issubclass(cls, torch.optim.Optimizer)):
-        names = [n for n, v in vars(torch.optim).items()
-                 if inspect.isclass(v) and issubclass(v, torch.optim.Optimizer)]
+        names = [
+            n
+            for n, v in vars(torch.optim).items()
+            if inspect.isclass(v) and issubclass(v, torch.optim.Optimizer)
+        ]
         close = get_close_matches(optim.name, names, n=3)
-        raise ConfigError(f"optim.name: {optim.name!r} is not a torch.optim optimiser"
-                          + (f"; did you mean {', '.join(close)}?" if close else ""))
+        raise ConfigError(
+            f"optim.name: {optim.name!r} is not a torch.optim optimiser"
+            + (f"; did you mean {', '.join(close)}?" if close else "")
+        )
     accepted = inspect.signature(cls).parameters
     kwargs: dict[str, Any] = {"lr": optim.lr}
     if "betas" in accepted:
@@ -78,16 +83,24 @@ def build_scheduler(
             progress = min((step - warmup) / span, 1.0)
             return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
-        return {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, factor),
-                "interval": "step", "frequency": 1}
+        return {
+            "scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, factor),
+            "interval": "step",
+            "frequency": 1,
+        }
     assert sched is not None
     cls = getattr(torch.optim.lr_scheduler, name, None)
     if not inspect.isclass(cls):
-        names = [n for n, v in vars(torch.optim.lr_scheduler).items()
-                 if inspect.isclass(v) and n[0].isupper()]
+        names = [
+            n
+            for n, v in vars(torch.optim.lr_scheduler).items()
+            if inspect.isclass(v) and n[0].isupper()
+        ]
         close = get_close_matches(name, names, n=3)
-        raise ConfigError(f"optim.scheduler.name: {name!r} is not a torch scheduler"
-                          + (f"; did you mean {', '.join(close)}?" if close else ""))
+        raise ConfigError(
+            f"optim.scheduler.name: {name!r} is not a torch scheduler"
+            + (f"; did you mean {', '.join(close)}?" if close else "")
+        )
     try:
         main = cls(optimizer, **sched.params)
     except TypeError as err:

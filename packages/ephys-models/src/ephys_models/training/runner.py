@@ -48,15 +48,16 @@ def prepare(config: RunConfig) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     config.require("data", "model", "loss", command="train")
     config.resolve(["data", "model", "loss"])
     assert config.data is not None and config.model is not None
-    builder = get_registry("datasets").create(config.data.dataset.name,
-                                              config.data.dataset.params)
+    builder = get_registry("datasets").create(config.data.dataset.name, config.data.dataset.params)
     data_spec = builder.data_spec()
     run = config.to_data()
     model_cls = get_registry("models").load(config.model.name)
     params = bind_params(model_cls.Config, config.model.params, data_spec)  # as the user wrote
-    run["model"]["params"] = get_registry("models").validate_params(
-        config.model.name, params, prefix="model.params"
-    ).model_dump(mode="json")
+    run["model"]["params"] = (
+        get_registry("models")
+        .validate_params(config.model.name, params, prefix="model.params")
+        .model_dump(mode="json")
+    )
     return builder, run, data_spec
 
 
@@ -74,14 +75,18 @@ def _loggers(config: RunConfig, run_dir: Path) -> list[Any]:
 
                 loggers.append(TensorBoardLogger(run_dir, name="tensorboard"))
             except ModuleNotFoundError:
-                raise MissingDependencyError("the tensorboard logger", "tensorboard",
-                                             'pip install "ephys-models[tensorboard]"') from None
+                raise MissingDependencyError(
+                    "the tensorboard logger",
+                    "tensorboard",
+                    'pip install "ephys-models[tensorboard]"',
+                ) from None
         elif name == "wandb":
             try:
                 import wandb  # noqa: F401
             except ImportError:
-                raise MissingDependencyError("the wandb logger", "wandb",
-                                             'pip install "ephys-models[wandb]"') from None
+                raise MissingDependencyError(
+                    "the wandb logger", "wandb", 'pip install "ephys-models[wandb]"'
+                ) from None
             from lightning.pytorch.loggers import WandbLogger
 
             loggers.append(WandbLogger(project="ephys", name=config.name, save_dir=run_dir))
@@ -96,31 +101,51 @@ def _callbacks(config: RunConfig, run_dir: Path, has_val: bool) -> list[Any]:
     directory = run_dir / "checkpoints"
     found: list[Any] = [
         cb.ModelCheckpoint(
-            dirpath=directory, filename="step{step:07d}", auto_insert_metric_name=False,
-            save_top_k=0, save_last=ckpt.save_last,
+            dirpath=directory,
+            filename="step{step:07d}",
+            auto_insert_metric_name=False,
+            save_top_k=0,
+            save_last=ckpt.save_last,
             every_n_train_steps=ckpt.every_n_steps,
             every_n_epochs=None if ckpt.every_n_steps else ckpt.every_n_epochs,
         )
     ]
     if has_val and ckpt.save_top_k != 0:
-        found.append(cb.ModelCheckpoint(
-            dirpath=directory, filename="best-step{step:07d}", auto_insert_metric_name=False,
-            monitor=ckpt.monitor, mode=ckpt.mode, save_top_k=ckpt.save_top_k,
-            save_on_train_epoch_end=False,  # only after a validation has produced the metric
-        ))
+        found.append(
+            cb.ModelCheckpoint(
+                dirpath=directory,
+                filename="best-step{step:07d}",
+                auto_insert_metric_name=False,
+                monitor=ckpt.monitor,
+                mode=ckpt.mode,
+                save_top_k=ckpt.save_top_k,
+                save_on_train_epoch_end=False,  # only after a validation has produced the metric
+            )
+        )
     if trainer.early_stopping is not None:
         if not has_val and trainer.early_stopping.monitor.startswith("val/"):
             raise ConfigError("trainer.early_stopping: there is no validation split to monitor")
         es = trainer.early_stopping
-        found.append(cb.EarlyStopping(monitor=es.monitor, patience=es.patience,
-                                      min_delta=es.min_delta, mode=es.mode,
-                                      check_on_train_epoch_end=not es.monitor.startswith("val/")))
+        found.append(
+            cb.EarlyStopping(
+                monitor=es.monitor,
+                patience=es.patience,
+                min_delta=es.min_delta,
+                mode=es.mode,
+                check_on_train_epoch_end=not es.monitor.startswith("val/"),
+            )
+        )
     if trainer.swa is not None:
         if isinstance(trainer.swa.epoch_start, float) and trainer.max_epochs is None:
-            raise ConfigError("trainer.swa.epoch_start: a fraction of training needs max_epochs; "
-                              "give the epoch to start at as an integer")
-        found.append(cb.StochasticWeightAveraging(swa_lrs=trainer.swa.lrs,
-                                                  swa_epoch_start=trainer.swa.epoch_start))
+            raise ConfigError(
+                "trainer.swa.epoch_start: a fraction of training needs max_epochs; "
+                "give the epoch to start at as an integer"
+            )
+        found.append(
+            cb.StochasticWeightAveraging(
+                swa_lrs=trainer.swa.lrs, swa_epoch_start=trainer.swa.epoch_start
+            )
+        )
     if trainer.batch_size_finder:
         found.append(cb.BatchSizeFinder(mode="power"))
     if trainer.performance_monitor:
@@ -214,8 +239,13 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     _write_json(run_dir / "data_spec.json", data_spec)
     module = EphysModule(run, data_spec)
     n_params = sum(p.numel() for p in module.model.parameters())
-    logger.info("%s: %s with %.2f M parameters on %d training windows", config.name,
-                config.model.name, n_params / 1e6, data_spec["splits"]["train"]["windows"])
+    logger.info(
+        "%s: %s with %.2f M parameters on %d training windows",
+        config.name,
+        config.model.name,
+        n_params / 1e6,
+        data_spec["splits"]["train"]["windows"],
+    )
     assert config.data is not None
     windows = data_spec["splits"]["train"]["windows"]
     if windows == 0 or (config.data.drop_last and windows < config.data.batch_size):
@@ -230,11 +260,14 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     with warnings.catch_warnings():
         # train() already refused to reuse a run folder unless resuming or overwriting
         warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
-        trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume else None,
-                    weights_only=True)
+        trainer.fit(
+            module, datamodule=datamodule, ckpt_path=last if resume else None, weights_only=True
+        )
     if config.trainer.checkpoint.save_last and not trainer.interrupted:
-        saved = last.is_file() and torch.load(last, weights_only=True,
-                                              map_location="cpu")["global_step"]
+        saved = (
+            last.is_file()
+            and torch.load(last, weights_only=True, map_location="cpu")["global_step"]
+        )
         if saved != trainer.global_step:  # the cadence missed the final step
             trainer.save_checkpoint(last, weights_only=False)
     best = None
@@ -242,14 +275,23 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
         path = getattr(callback, "best_model_path", "")
         if path and Path(path).name.startswith("best"):
             best = Path(path)
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
-               if isinstance(v, torch.Tensor) and v.numel() == 1}
-    result = TrainResult(run_dir, last if last.is_file() else None, best, trainer.global_step,
-                         metrics)
-    _write_json(run_dir / "train_summary.json",
-                {"global_step": result.global_step, "metrics": metrics,
-                 "best_checkpoint": str(best) if best else None,
-                 "last_checkpoint": str(result.last_checkpoint) if result.last_checkpoint else None})
+    metrics = {
+        k: float(v)
+        for k, v in trainer.callback_metrics.items()
+        if isinstance(v, torch.Tensor) and v.numel() == 1
+    }
+    result = TrainResult(
+        run_dir, last if last.is_file() else None, best, trainer.global_step, metrics
+    )
+    _write_json(
+        run_dir / "train_summary.json",
+        {
+            "global_step": result.global_step,
+            "metrics": metrics,
+            "best_checkpoint": str(best) if best else None,
+            "last_checkpoint": str(result.last_checkpoint) if result.last_checkpoint else None,
+        },
+    )
     return result
 
 
@@ -274,8 +316,12 @@ def run_test(checkpoint: str | Path, config: RunConfig | None = None) -> dict[st
     builder = get_registry("datasets").create(run.data.dataset.name, run.data.dataset.params)
     datamodule = EphysDataModule(builder, run.data, run.seed)
     trainer = pl.Trainer(
-        accelerator=run.trainer.accelerator, devices=1, precision=run.trainer.precision,
-        logger=False, enable_progress_bar=False, enable_model_summary=False,
+        accelerator=run.trainer.accelerator,
+        devices=1,
+        precision=run.trainer.precision,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
         default_root_dir=run.run_dir,
     )
     results = trainer.test(module, datamodule=datamodule, verbose=False)
