@@ -74,13 +74,46 @@ def write_config(path: Path, prepared: Path, name: str, steps: int, **trainer) -
     return path
 
 
-def test_train_killed_then_resumed_matches_an_uninterrupted_run(prepared, tmp_path):
-    straight = ephys("-q", "train", str(write_config(tmp_path / "a.yaml", prepared, "a", 60)))
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "configs" / "gpt2meg.yaml"
+
+
+def example_overrides(prepared: Path, out: Path, name: str) -> list[str]:
+    """Shrink the example configuration to seconds of CPU and point it at test data."""
+    values = {
+        "name": name,
+        "out_dir": str(out),
+        "data.dataset.params.roots": f"[{prepared}]",
+        "data.dataset.params.channels": "null",
+        "data.dataset.params.window_seconds": "0.5",
+        "data.dataset.params.overlap_seconds": "0.25",
+        "model.params.d_model": "16",
+        "model.params.n_layers": "1",
+        "model.params.n_heads": "2",
+        "model.params.context_length": "64",
+        "trainer.max_steps": "60",
+        "trainer.checkpoint.every_n_steps": "5",
+        "trainer.val_check_interval": "20",
+        "trainer.limit_val_batches": "2",
+        "trainer.log_every_n_steps": "5",
+        "trainer.progress_bar": "false",
+        "optim.warmup_steps": "5",
+    }
+    return [arg for key, value in values.items() for arg in ("-o", f"{key}={value}")]
+
+
+def test_example_configs_validate():
+    for config in sorted(EXAMPLE.parent.glob("*.yaml")):
+        result = ephys("config", "validate", str(config))
+        assert result.returncode == 0, (config, result.stderr)
+
+
+def test_example_config_trains_is_killed_resumes_and_matches(prepared, tmp_path):
+    runs = tmp_path / "runs"
+    straight = ephys("-q", "train", str(EXAMPLE), *example_overrides(prepared, runs, "a"))
     assert straight.returncode == 0, straight.stderr
-    config = write_config(tmp_path / "b.yaml", prepared, "b", 60)
-    command = [EPHYS, "-q", "train", str(config)]
+    command = [EPHYS, "-q", "train", str(EXAMPLE), *example_overrides(prepared, runs, "b")]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    last = tmp_path / "runs" / "b" / "checkpoints" / "last.ckpt"
+    last = runs / "b" / "checkpoints" / "last.ckpt"
     deadline = time.time() + 300
     while process.poll() is None and time.time() < deadline:
         if last.is_file() and torch.load(last, weights_only=True)["global_step"] >= 10:
@@ -91,18 +124,32 @@ def test_train_killed_then_resumed_matches_an_uninterrupted_run(prepared, tmp_pa
     assert process.returncode == -signal.SIGKILL, "training ended before it could be killed"
     stopped_at = torch.load(last, weights_only=True)["global_step"]
     assert 10 <= stopped_at < 60
-    resumed = ephys("-q", "train", str(config), "--resume")
+    resumed = ephys(
+        "-q", "train", str(EXAMPLE), *example_overrides(prepared, runs, "b"), "--resume"
+    )
     assert resumed.returncode == 0, resumed.stderr
-    a = torch.load(tmp_path / "runs/a/checkpoints/last.ckpt", weights_only=True)
+    a = torch.load(runs / "a/checkpoints/last.ckpt", weights_only=True)
     b = torch.load(last, weights_only=True)
     assert a["global_step"] == b["global_step"] == 60
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
     # test and export from the command line
-    tested = ephys("test", str(config))
+    tested = ephys("test", "--ckpt", str(last))
     assert tested.returncode == 0 and "test/loss" in tested.stdout
     exported = ephys("export", str(last), "--out", str(tmp_path / "export"))
     assert exported.returncode == 0
     assert (tmp_path / "export" / "model.safetensors").is_file()
+    evaluated = ephys(
+        "eval",
+        "--ckpt",
+        str(last),
+        "--out",
+        str(tmp_path / "report"),
+        "-o",
+        "evaluation.evaluators=[{name: token_forecast, params: "
+        "{max_batches: 2, n_contexts: 2, horizon_seconds: 0.5}}]",
+    )
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    assert (tmp_path / "report" / "summary.json").is_file()
 
 
 def test_ddp_over_two_cpu_processes(prepared, tmp_path):

@@ -138,3 +138,14 @@ def test_unknown_hook_name_is_rejected(fake_dist):
 def test_hooks_do_not_need_any_registry(ephys_registry):
     assert get_registry("models").names() == []
     assert get_hooks().training_callbacks(load_config({})) == []
+
+
+def test_tracing_logs_hook_calls(ephys_registry, caplog):
+    from ephys_core._policy import PluginPolicy
+    from ephys_core.plugins import PluginHost, use_host
+
+    host = PluginHost(discover=False, policy=PluginPolicy(trace=True))
+    with use_host(host), caplog.at_level(logging.DEBUG, logger="ephys"):
+        host.hooks.register(SiteDefaults())
+        load_config({})
+    assert any("ephys_configure_run" in r.getMessage() for r in caplog.records)

@@ -16,6 +16,10 @@ def tiny_run(root, out, name="run", **sections):
                     "roots": [str(root)],
                     "window_seconds": 0.3,
                     "split": {"val": 0.2, "test": 0.2},
+                    "augmentations": [
+                        {"name": "time_shift", "max_shift": 3},
+                        {"name": "additive_noise", "sigma": 0.1},
+                    ],
                 },
             },
             "batch_size": 4,

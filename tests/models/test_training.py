@@ -79,9 +79,20 @@ def _train_recording(config, log, crash_at=None, resume=False):
 
 @pytest.mark.parametrize("crash_at", [11, 14], ids=["mid-epoch", "epoch-end"])
 def test_resumption_continues_exactly(signal_root, tmp_path, crash_at):
+    # dropout and augmentation make the result depend on random state: it must resume too
     sections = {
         "trainer": {"max_steps": 18, "checkpoint": {"every_n_steps": 4}},
         "data": {"batch_size": 8},
+        "model": {
+            "name": "gpt2meg",
+            "params": {
+                "d_model": 16,
+                "n_layers": 1,
+                "n_heads": 2,
+                "context_length": 64,
+                "dropout": 0.2,
+            },
+        },
     }
     full, first, second = [], [], []
     _train_recording(load_config(tiny_run(signal_root, tmp_path, "a", **sections)), full)
@@ -222,3 +233,13 @@ def test_test_and_export(signal_root, tmp_path):
     original = module_from_checkpoint(ckpt).model.eval()
     x = torch.randint(0, 256, (1, 8, 20))
     assert torch.equal(model(x), original(x))
+
+
+@pytest.mark.filterwarnings("ignore:The number of training batches:UserWarning")
+def test_batch_size_finder_never_exceeds_the_split(signal_root, tmp_path):
+    # on a CPU nothing runs out of memory, so the finder grows the batch to the whole split;
+    # training must still run its steps (batches never larger than the data)
+    config = load_config(
+        tiny_run(signal_root, tmp_path, trainer={"max_steps": 4, "batch_size_finder": True})
+    )
+    assert train(config).global_step == 4

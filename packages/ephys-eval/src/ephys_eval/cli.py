@@ -25,20 +25,14 @@ def eval_command(
 
     The evaluators come from the configuration's `evaluation` section (`token_forecast` by
     default). Without --ckpt the run's best (or last) checkpoint is used; without CONFIG the
-    configuration stored in the checkpoint.
+    configuration stored in the checkpoint (with any overrides).
     """
     from ephys_core.cli.render import message
-    from ephys_core.config import load_config
-    from ephys_core.errors import ConfigError
     from ephys_eval.runner import evaluate
-    from ephys_models.cli import find_checkpoint, quiet_lightning
+    from ephys_models.cli import quiet_lightning, run_and_checkpoint
 
     quiet_lightning()
-    run = load_config(config, override or ()) if config is not None else None
-    if ckpt is None:
-        if run is None:
-            raise ConfigError("give a run configuration or --ckpt")
-        ckpt = find_checkpoint(run.run_dir)
+    run, ckpt = run_and_checkpoint(config, ckpt, override)
     summary = evaluate(ckpt, run, out)
     show_summary(summary)
     folder = out or (run.evaluation.out_dir if run and run.evaluation.out_dir else None)

@@ -36,13 +36,14 @@ def evaluate(
     import torch
 
     from ephys_models.training import module_from_checkpoint
+    from ephys_models.training.runner import build_dataset
 
     module = module_from_checkpoint(checkpoint)
     run = config if config is not None else RunConfig.model_validate(module.run_data)
     run.require("data", command="eval")
     run.resolve(["data", "evaluation"])
     assert run.data is not None
-    builder = get_registry("datasets").create(run.data.dataset.name, run.data.dataset.params)
+    builder = build_dataset(run.data.dataset.name, run.data.dataset.params)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     folder = Path(out_dir or run.evaluation.out_dir or run.run_dir / "eval")
     folder.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -76,26 +76,45 @@ def test_command(
 ) -> None:
     """Test a checkpoint on the test split: teacher-forced loss and the loss's metrics.
 
-    Without CONFIG, the configuration stored in the checkpoint is used. Without --ckpt, the
-    run's best checkpoint (or last) is used.
+    Without CONFIG, the configuration stored in the checkpoint is used (with any overrides).
+    Without --ckpt, the run's best checkpoint (or last) is used.
     """
     from ephys_core.cli.render import table
-    from ephys_core.config import load_config
-    from ephys_core.errors import ConfigError
     from ephys_models.training import run_test
 
     quiet_lightning()
-    run = load_config(config, override or ()) if config is not None else None
-    if ckpt is None:
-        if run is None:
-            raise ConfigError("give a run configuration or --ckpt")
-        ckpt = find_checkpoint(run.run_dir)
+    run, ckpt = run_and_checkpoint(config, ckpt, override)
     metrics = run_test(ckpt, run)
     table(
         f"test metrics ({ckpt})",
         ["metric", "value"],
         [(k, f"{v:.5g}") for k, v in sorted(metrics.items())],
     )
+
+
+def run_and_checkpoint(
+    config: Path | None, ckpt: Path | None, override: list[str] | None
+) -> tuple[Any, Path]:
+    """The run configuration and checkpoint a command works on.
+
+    The configuration is CONFIG with overrides, or else the one stored in the checkpoint
+    (overrides then apply to it); the checkpoint is --ckpt, or else the run's best (or last).
+    """
+    from ephys_core.config import load_config
+    from ephys_core.errors import ConfigError
+    from ephys_models.training import load_checkpoint
+
+    if config is not None:
+        run = load_config(config, override or ())
+    elif ckpt is not None and override:
+        run = load_config(load_checkpoint(ckpt)["ephys"]["config"], override)
+    else:
+        run = None
+    if ckpt is None:
+        if run is None:
+            raise ConfigError("give a run configuration or --ckpt")
+        ckpt = find_checkpoint(run.run_dir)
+    return run, ckpt
 
 
 def find_checkpoint(run_dir: Path) -> Path:

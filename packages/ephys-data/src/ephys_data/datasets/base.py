@@ -88,7 +88,12 @@ class WindowDataset:
     def __len__(self) -> int:
         return len(self.index)
 
-    def _generator(self) -> np.random.Generator:
+    #: the training loader may ask for ``dataset[(index, epoch)]`` (see ``__getitem__``)
+    accepts_epoch = True
+
+    def _generator(self, key: tuple[int, int] | None) -> np.random.Generator:
+        if key is not None:  # augmentation as a pure function of (seed, epoch, window)
+            return np.random.default_rng([self.builder.config.split.seed, *key])
         if self._rng is None:  # per process: DataLoader workers get their own torch seed
             torch = sys.modules.get("torch")
             seed = torch.initial_seed() % (2**63) if torch is not None else None
@@ -122,10 +127,18 @@ class WindowDataset:
             )
         return out, labels, entry
 
-    def __getitem__(self, i: int) -> tuple[Any, Any]:
+    def __getitem__(self, i: int | tuple[int, int]) -> tuple[Any, Any]:
+        """Item ``i``; ``(i, epoch)`` makes its augmentation a function of the epoch.
+
+        A resumed training run then sees the same augmented windows as an uninterrupted one.
+        """
+        key = None
+        if isinstance(i, tuple):
+            i, epoch = i
+            key = (epoch, i)
         x, labels, entry = self.window(i)
         if self.training:
-            x = self.builder.augment(x, self._generator())
+            x = self.builder.augment(x, self._generator(key))
         return self.builder.item(x, labels, entry, self.split)
 
 

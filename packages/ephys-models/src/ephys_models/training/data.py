@@ -37,10 +37,12 @@ class EpochSampler(Sampler[int]):
         Permute per epoch (seeded by ``seed`` and the epoch).
     seed
         Base seed.
+    with_epoch
+        Yield ``(index, epoch)`` so the dataset can make augmentation depend on the epoch.
     """
 
-    def __init__(self, n: int, shuffle: bool, seed: int) -> None:
-        self.n, self.shuffle, self.seed = n, shuffle, seed
+    def __init__(self, n: int, shuffle: bool, seed: int, with_epoch: bool = False) -> None:
+        self.n, self.shuffle, self.seed, self.with_epoch = n, shuffle, seed, with_epoch
         self.epoch = 0
         self._skip = 0
         self._skip_epoch = -1
@@ -69,6 +71,8 @@ class EpochSampler(Sampler[int]):
         order = self._order()
         skip = self._skip if self.epoch == self._skip_epoch else 0
         self._skip, self._skip_epoch = 0, -1
+        if self.with_epoch:
+            return iter([(i, self.epoch) for i in order[skip:]])
         return iter(order[skip:])
 
     def __len__(self) -> int:
@@ -101,7 +105,12 @@ class ResumableLoader(DataLoader):
         shuffle: bool = True,
         **kwargs: Any,
     ) -> None:
-        self.epoch_sampler = EpochSampler(len(dataset), shuffle, seed)
+        self.epoch_sampler = EpochSampler(
+            len(dataset), shuffle, seed, with_epoch=getattr(dataset, "accepts_epoch", False)
+        )
+        # a dedicated generator: creating an iterator must not draw from the global RNG,
+        # whose state the checkpoint restores (dropout and other randomness of training)
+        kwargs.setdefault("generator", torch.Generator().manual_seed(seed))
         super().__init__(dataset, sampler=self.epoch_sampler, **kwargs)  # type: ignore[arg-type]
         self._progress = progress
 
@@ -154,8 +163,11 @@ class EphysDataModule(pl.LightningDataModule):
         collate = None
         if self.section.mixup is not None and hasattr(self.builder, "collate_fn"):
             collate = self.builder.collate_fn(self.section.mixup)
+        dataset = self.builder.build("train")
+        # the batch-size finder may ask for more than the split holds; never exceed it
+        self.batch_size = max(1, min(self.batch_size, len(dataset)))
         return ResumableLoader(
-            self.builder.build("train"),
+            dataset,
             progress=self._progress,
             seed=self.seed,
             batch_size=self.batch_size,

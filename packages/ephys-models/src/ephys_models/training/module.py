@@ -122,3 +122,42 @@ class EphysModule(pl.LightningModule):
             "data_spec": self.data_spec,
             "versions": versions(),
         }
+        checkpoint["ephys_rng"] = _rng_state(self._free_rng)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Restore the random generators, so dropout continues exactly after a resume."""
+        if "ephys_rng" in checkpoint:
+            _set_rng_state(checkpoint["ephys_rng"], self._free_rng)
+
+
+def _rng_state(free: random.Random) -> dict[str, Any]:
+    """Generator states as tensors, numbers and tuples (loadable with ``weights_only=True``)."""
+    import numpy as np
+
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
+        "python": random.getstate(),
+        "free_running": free.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], free: random.Random) -> None:
+    import numpy as np
+
+    torch.set_rng_state(state["torch"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    random.setstate(_tuples(state["python"]))
+    free.setstate(_tuples(state["free_running"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _tuples(value: Any) -> Any:
+    """Checkpoints may turn tuples into lists; random.setstate needs tuples."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list | tuple) else value

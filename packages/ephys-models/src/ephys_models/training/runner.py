@@ -21,7 +21,7 @@ from ephys_models.training.callbacks import LogProgress, PerformanceMonitor
 from ephys_models.training.data import EphysDataModule
 from ephys_models.training.module import EphysModule
 
-__all__ = ["TrainResult", "build_trainer", "prepare", "run_test", "train"]
+__all__ = ["TrainResult", "build_dataset", "build_trainer", "prepare", "run_test", "train"]
 
 logger = get_logger(__name__)
 
@@ -48,7 +48,7 @@ def prepare(config: RunConfig) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     config.require("data", "model", "loss", command="train")
     config.resolve(["data", "model", "loss"])
     assert config.data is not None and config.model is not None
-    builder = get_registry("datasets").create(config.data.dataset.name, config.data.dataset.params)
+    builder = build_dataset(config.data.dataset.name, config.data.dataset.params)
     data_spec = builder.data_spec()
     run = config.to_data()
     model_cls = get_registry("models").load(config.model.name)
@@ -59,6 +59,17 @@ def prepare(config: RunConfig) -> tuple[Any, dict[str, Any], dict[str, Any]]:
         .model_dump(mode="json")
     )
     return builder, run, data_spec
+
+
+def build_dataset(name: str, params: dict[str, Any]) -> Any:
+    """The dataset component; its configuration errors name their full path."""
+    try:
+        return get_registry("datasets").create(name, params)
+    except ConfigError as err:
+        raise ConfigError(
+            [p if p.startswith("data.") else f"data.dataset.params.{p}" for p in err.problems],
+            source=err.source,
+        ) from None
 
 
 def _loggers(config: RunConfig, run_dir: Path) -> list[Any]:
@@ -313,7 +324,7 @@ def run_test(checkpoint: str | Path, config: RunConfig | None = None) -> dict[st
     run.require("data", command="test")
     assert run.data is not None
     run.resolve(["data"])
-    builder = get_registry("datasets").create(run.data.dataset.name, run.data.dataset.params)
+    builder = build_dataset(run.data.dataset.name, run.data.dataset.params)
     datamodule = EphysDataModule(builder, run.data, run.seed)
     trainer = pl.Trainer(
         accelerator=run.trainer.accelerator,
