@@ -277,7 +277,8 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     if config.trainer.checkpoint.save_last and not trainer.interrupted:
         saved = (
             last.is_file()
-            and torch.load(last, weights_only=True, map_location="cpu")["global_step"]
+            # memory-mapped: only the step is read, not the weights
+            and torch.load(last, weights_only=True, map_location="cpu", mmap=True)["global_step"]
         )
         if saved != trainer.global_step:  # the cadence missed the final step
             trainer.save_checkpoint(last, weights_only=False)
