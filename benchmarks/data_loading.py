@@ -106,7 +106,7 @@ class LegacyChunks:
 
 
 def ephys_dataset(root: Path):
-    from ephys_core.registry import get_registry
+    from ephys_core import get_registry
 
     builder = get_registry("datasets").create(
         "continuous_next_step",

@@ -22,7 +22,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from ephys_core.registry import get_registry  # noqa: E402
+from ephys_core import get_registry  # noqa: E402
 
 BATCH, CHANNELS, STEPS, VOCAB = 8, 16, 100, 256
 CONFIGS = {

@@ -10,9 +10,9 @@ import pytest
 from ephys_core import hookspecs
 from ephys_core.config import load_config
 from ephys_core.errors import ConfigError
-from ephys_core.hooks import get_hooks
+from ephys_core import get_hooks
 from ephys_core.hookspecs import ReportSection, hookimpl
-from ephys_core.registry import get_registry
+from ephys_core import get_registry
 
 HOOKS = "ephys.hooks"
 

@@ -6,7 +6,7 @@ import sys
 
 from fake_plugins import GOOD_MODEL, MISSING_DEPENDENCY
 
-from ephys_core.registry import get_registry
+from ephys_core import get_registry
 
 MODELS = "ephys.models"
 

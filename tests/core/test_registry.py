@@ -14,7 +14,7 @@ from ephys_core.errors import (
     PluginLoadError,
     UnknownComponentError,
 )
-from ephys_core.registry import get_registry, register
+from ephys_core import get_registry, register
 
 MODELS = "ephys.models"
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ephys_core.errors import ConfigError
-from ephys_core.registry import get_registry
+from ephys_core import get_registry
 from ephys_data.format import write_manifest, write_session
 from ephys_data.recording import Recording
 from ephys_data.synthetic import write_example_dataset

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from ephys_core.cli import app
 from ephys_core.errors import ConfigError
-from ephys_core.registry import get_registry
+from ephys_core import get_registry
 from ephys_data.format import PreparedDataset
 from ephys_data.pipeline import DEFAULT_STAGES, preprocess
 from ephys_data.recording import to_physical

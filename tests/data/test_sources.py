@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ephys_core.errors import ConfigError
-from ephys_core.registry import get_registry
+from ephys_core import get_registry
 
 
 def discover(name, workdir, **params):

@@ -68,7 +68,7 @@ def test_invalid_configurations():
 
 
 def test_time_split_cuts_each_session_in_order(tmp_path):
-    from ephys_core.registry import get_registry
+    from ephys_core import get_registry
     from ephys_data.synthetic import write_example_dataset
 
     root = write_example_dataset(tmp_path / "p", n_subjects=1, seconds=10)

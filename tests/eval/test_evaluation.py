@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from ephys_core.cli import app
 from ephys_core.config import load_config
-from ephys_core.hooks import get_hooks
+from ephys_core import get_hooks
 from ephys_core.hookspecs import ReportSection, hookimpl
 from ephys_data.synthetic import write_example_dataset
 from ephys_models.training import train

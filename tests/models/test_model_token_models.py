@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ephys_core.registry import get_registry
+from ephys_core import get_registry
 from ephys_models.generation import Sampler
 
 MODELS = ["gpt2meg", "stgpt2meg", "wavenet"]

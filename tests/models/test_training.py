@@ -13,7 +13,7 @@ from engine_helpers import tiny_run
 
 from ephys_core.config import load_config
 from ephys_core.errors import ConfigError
-from ephys_core.hooks import get_hooks
+from ephys_core import get_hooks
 from ephys_core.hookspecs import hookimpl
 from ephys_models.training import export, load_checkpoint, load_exported, run_test, train
 
@@ -160,7 +160,7 @@ def test_schedulers_and_optimisers_by_name(signal_root, tmp_path):
 
 def test_free_running_targets_line_up():
     from ephys_core.config import FreeRunningSection
-    from ephys_core.registry import get_registry
+    from ephys_core import get_registry
     from ephys_models.training.free_running import free_running_step
 
     model = (

@@ -1,6 +1,6 @@
 import torch
 
-from ephys_core.registry import get_registry
+from ephys_core import get_registry
 
 
 def test_tiny_tcn_is_found_and_forecasts_one_step_ahead():
@@ -10,7 +10,7 @@ def test_tiny_tcn_is_found_and_forecasts_one_step_ahead():
 
 
 def test_report_section_hook_contributes(tmp_path):
-    from ephys_core.hooks import get_hooks
+    from ephys_core import get_hooks
 
     sections = get_hooks().report_sections({"a": 1, "b": 2}, tmp_path)
     mine = [s for s in sections if s.title == "ephys-plugin-example"]

@@ -6,7 +6,7 @@ loaded on first access.
 Public API
 ----------
 get_registry, register
-    Look up and register components (:mod:`ephys_core.registry`).
+    Look up and register components (:mod:`ephys_core.registry`, :mod:`ephys_core.plugins`).
 get_hooks, hookimpl
     The typed hook facade and the marker for hook implementations.
 load_config, RunConfig
@@ -31,10 +31,9 @@ if TYPE_CHECKING:
         PluginLoadError,
         UnknownComponentError,
     )
-    from ephys_core.hooks import get_hooks
     from ephys_core.hookspecs import hookimpl
     from ephys_core.logging import get_logger, set_log_level
-    from ephys_core.registry import get_registry, register
+    from ephys_core.plugins import get_hooks, get_registry, register
 
 __all__ = [
     "ConfigError",
@@ -61,12 +60,12 @@ _LAZY = {
     "UnknownComponentError": "ephys_core.errors",
     "RunConfig": "ephys_core.config",
     "load_config": "ephys_core.config",
-    "get_hooks": "ephys_core.hooks",
+    "get_hooks": "ephys_core.plugins",
     "hookimpl": "ephys_core.hookspecs",
     "get_logger": "ephys_core.logging",
     "set_log_level": "ephys_core.logging",
-    "get_registry": "ephys_core.registry",
-    "register": "ephys_core.registry",
+    "get_registry": "ephys_core.plugins",
+    "register": "ephys_core.plugins",
 }
 
 

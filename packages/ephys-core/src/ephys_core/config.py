@@ -302,7 +302,7 @@ class RunConfig(Section):
         ComponentSpecError
             Listing every problem, each with its full path.
         """
-        from ephys_core.registry import get_registry
+        from ephys_core.plugins import get_registry
 
         wanted = None if sections is None else set(sections)
         problems: list[str] = []
@@ -426,7 +426,7 @@ def load_config(
     except ConfigError as err:
         raise ConfigError(err.problems, source=label) from None
     if hooks:
-        from ephys_core.hooks import get_hooks
+        from ephys_core.plugins import get_hooks
 
         get_hooks().configure_run(raw)
     try:

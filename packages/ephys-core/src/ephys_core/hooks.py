@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ephys_core.config import RunConfig
     from ephys_core.plugins import PluginHost
 
-__all__ = ["HookModule", "Hooks", "get_hooks"]
+__all__ = ["HookModule", "Hooks"]
 
 logger = get_logger(__name__)
 
@@ -141,9 +141,3 @@ class Hooks:
                 sections.append(item)
         return sections
 
-
-def get_hooks() -> Hooks:
-    """The hook facade of the current plugin host."""
-    from ephys_core.plugins import current_host
-
-    return current_host().hooks

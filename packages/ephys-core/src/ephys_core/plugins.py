@@ -1,8 +1,8 @@
 """The plugin host: one discovery snapshot, the registries built from it, and the hooks.
 
-Most code never touches the host directly: :func:`ephys_core.registry.get_registry` and
-:func:`ephys_core.hooks.get_hooks` use the current one. Tests swap in an isolated host with
-:func:`use_host` (the ``ephys_registry`` fixture of :mod:`ephys_core.testing` does this).
+Most code never touches the host directly: :func:`get_registry`, :func:`register` and
+:func:`get_hooks` (also importable from :mod:`ephys_core`) use the current one. Tests swap in
+an isolated host with :func:`use_host` (the ``ephys_registry`` fixture of :mod:`ephys_core.testing` does this).
 """
 
 from __future__ import annotations
@@ -13,25 +13,27 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ephys_core._discovery import EntryPointRecord, scan_entry_points
 from ephys_core._policy import PluginPolicy, normalize_distribution
 from ephys_core.errors import EphysError, PluginLoadError
-from ephys_core.kinds import CLI_GROUP, HOOKS_GROUP, KINDS
+from ephys_core.hooks import Hooks
+from ephys_core.kinds import CLI_GROUP, HOOKS_GROUP, KINDS, get_kind
 from ephys_core.logging import get_logger
 from ephys_core.registry import Registry
 
 if TYPE_CHECKING:
     from types import ModuleType
 
-    from ephys_core.hooks import Hooks
-
 __all__ = [
     "PluginHost",
     "apply_plugin_options",
     "current_host",
+    "get_hooks",
+    "get_registry",
     "load_local_plugin",
+    "register",
     "reset_host",
     "use_host",
 ]
@@ -110,8 +112,6 @@ class PluginHost:
         """The typed hook facade, loading ``ephys.hooks`` modules on first use."""
         with self._lock:
             if self._hooks is None:
-                from ephys_core.hooks import Hooks
-
                 self._hooks = Hooks(self)
             return self._hooks
 
@@ -135,6 +135,21 @@ def current_host() -> PluginHost:
         if _host is None:
             _host = PluginHost()
         return _host
+
+
+def get_registry(kind: str) -> Registry:
+    """The registry of ``kind`` (``"models"``, ``"losses"``, ...) in the current plugin host."""
+    return current_host().registry(get_kind(kind).name)
+
+
+def register(kind: str, name: str, target: Any, *, replace: bool = False) -> Callable[[], None]:
+    """Register a component programmatically; see :meth:`Registry.register`."""
+    return get_registry(kind).register(name, target, replace=replace)
+
+
+def get_hooks() -> Hooks:
+    """The hook facade of the current plugin host."""
+    return current_host().hooks
 
 
 def reset_host() -> None:

@@ -1,13 +1,15 @@
 """Per-kind registries of components, fed by entry points and programmatic registration.
 
-Each kind (see :mod:`ephys_core.kinds`) has one :class:`Registry`. Listing a registry reads
+Each kind (see :mod:`ephys_core.kinds`) has one :class:`Registry`; the plugin host
+(:mod:`ephys_core.plugins`) creates them, and :func:`ephys_core.get_registry` returns the one in
+use. Listing a registry reads
 package metadata only; a component's module is imported the first time it is asked for, and the
 result is cached. A component whose import fails is recorded (``status == "error"``); asking for
 it raises :class:`~ephys_core.errors.PluginLoadError` with the real exception chained.
 
 Examples
 --------
->>> from ephys_core.registry import get_registry
+>>> from ephys_core import get_registry
 >>> models = get_registry("models")
 >>> models.names("gpt*")                        # doctest: +SKIP
 ['gpt2meg']
@@ -29,7 +31,7 @@ from ephys_core.kinds import Kind, get_kind
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-__all__ = ["ComponentEntry", "Registry", "get_registry", "register"]
+__all__ = ["ComponentEntry", "Registry"]
 
 Status = Literal["ok", "error", "not loaded"]
 
@@ -356,14 +358,3 @@ class Registry:
         data.update(updates)
         return validate_model(model, data, prefix=prefix)
 
-
-def get_registry(kind: str) -> Registry:
-    """The registry of ``kind`` (``"models"``, ``"losses"``, ...) in the current plugin host."""
-    from ephys_core.plugins import current_host
-
-    return current_host().registry(get_kind(kind).name)
-
-
-def register(kind: str, name: str, target: Any, *, replace: bool = False) -> Callable[[], None]:
-    """Register a component programmatically; see :meth:`Registry.register`."""
-    return get_registry(kind).register(name, target, replace=replace)

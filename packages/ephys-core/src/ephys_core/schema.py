@@ -20,7 +20,7 @@ from ephys_core.config import (
     Section,
 )
 from ephys_core.kinds import KINDS
-from ephys_core.registry import get_registry
+from ephys_core.plugins import get_registry
 
 __all__ = ["run_config_schema", "typed_run_config"]
 

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from ephys_core.errors import ConfigError, EphysError
 from ephys_core.logging import get_logger
 from ephys_core.protocols import RecordingRef
-from ephys_core.registry import get_registry
+from ephys_core import get_registry
 from ephys_data.format import session_dir, write_manifest, write_session
 from ephys_data.recording import Recording
 

@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from ephys_core.config import ComponentSpec, RunConfig
-from ephys_core.hooks import get_hooks
+from ephys_core import get_hooks
 from ephys_core.logging import get_logger
 from ephys_core.protocols import EvaluationContext
-from ephys_core.registry import get_registry
+from ephys_core import get_registry
 from ephys_eval.report import write_report
 
 __all__ = ["DEFAULT_EVALUATOR", "evaluate"]

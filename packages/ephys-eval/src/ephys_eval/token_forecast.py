@@ -288,7 +288,7 @@ class TokenForecast(Component):
     @classmethod
     def example_context(cls, workdir: Path) -> EvaluationContext:
         """A tiny untrained gpt2meg on a small synthetic dataset."""
-        from ephys_core.registry import get_registry
+        from ephys_core import get_registry
         from ephys_data.synthetic import write_example_dataset
 
         root = write_example_dataset(Path(workdir) / "prepared", seconds=6)

@@ -60,7 +60,7 @@ def describe_component(kind: str, name: str) -> dict[str, Any]:
     import inspect
 
     from ephys_core.components import example_config_of
-    from ephys_core.registry import get_registry
+    from ephys_core.plugins import get_registry
 
     registry = get_registry(kind)
     component = registry.load(name)

@@ -65,7 +65,7 @@ def run_check(kind: str, name: str, check: str, workdir: Path) -> str | None:
     ConformanceError
         The component violates the contract (and does not declare this as expected).
     """
-    from ephys_core.registry import get_registry
+    from ephys_core.plugins import get_registry
 
     component = get_registry(kind).load(name)
     expected = dict(getattr(component, "expected_failures", {}) or {})
@@ -111,7 +111,7 @@ def conformance_cases(
         Only these component names.
     """
     from ephys_core._policy import normalize_distribution
-    from ephys_core.registry import get_registry
+    from ephys_core.plugins import get_registry
 
     wanted_dist = normalize_distribution(distribution) if distribution else None
     wanted_names = set(names) if names is not None else None

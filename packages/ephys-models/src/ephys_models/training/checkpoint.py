@@ -118,7 +118,7 @@ def load_exported(folder: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Rebuild a model exported by :func:`export`; returns ``(model, config data)``."""
     from safetensors.torch import load_file
 
-    from ephys_core.registry import get_registry
+    from ephys_core import get_registry
 
     folder = Path(folder)
     try:

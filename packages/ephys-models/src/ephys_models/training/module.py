@@ -10,7 +10,7 @@ import lightning.pytorch as pl
 import torch
 
 from ephys_core.config import RunConfig
-from ephys_core.registry import get_registry
+from ephys_core import get_registry
 from ephys_models.training.free_running import free_running_step
 from ephys_models.training.optim import build_optimizer, build_scheduler
 

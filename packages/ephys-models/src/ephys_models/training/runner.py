@@ -13,9 +13,9 @@ import lightning.pytorch as pl
 
 from ephys_core.config import RunConfig
 from ephys_core.errors import ConfigError, MissingDependencyError
-from ephys_core.hooks import get_hooks
+from ephys_core import get_hooks
 from ephys_core.logging import get_logger
-from ephys_core.registry import get_registry
+from ephys_core import get_registry
 from ephys_models.training.binding import bind_params
 from ephys_models.training.callbacks import LogProgress, PerformanceMonitor
 from ephys_models.training.data import EphysDataModule
