@@ -233,6 +233,11 @@ class PreprocessSection(Section):
     out_dir: Path = Field(description="Folder the prepared dataset is written to.")
     workers: int = Field(1, ge=1, description="Parallel processes.")
     scheduler: str | None = Field(None, description="Dask scheduler address (cluster runs).")
+    mix_pipelines: bool = Field(
+        False,
+        description="Allow adding sessions to a folder that holds sessions prepared by another "
+        "pipeline (the manifest then lists every pipeline); refused by default.",
+    )
 
 
 class RunConfig(Section):
