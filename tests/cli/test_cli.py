@@ -84,19 +84,38 @@ def plugins(fake_dist):
 def test_help_lists_commands_without_importing_them(plugins):
     result = invoke("--help")
     assert result.exit_code == 0
-    for name in (
-        "plugins",
-        "info",
-        "config",
-        "train",
-        "preprocess",
-        "quickstart",
-        "hello",
-        "crash",
-    ):
+    for name in ("plugins", "info", "config", "hello", "crash"):
         assert name in result.output
-    assert "Added by ephys-fake 1.2" in result.output
+    # the help of a plugin command is read from its source, without importing it
+    assert "Say hello." in result.output
+    assert "Added by ephys-broken 0.3" in result.output  # its source says nothing
     assert "cli_fake.cmd" not in sys.modules and "cli_broken" not in sys.modules
+
+
+def test_help_lists_only_installed_commands(plugins):
+    """Only entry points make commands: nothing appears for a package that is not installed."""
+    result = invoke("--help")
+    listed = {line.strip("│ ").split(" ")[0] for line in result.output.splitlines()}
+    assert {"plugins", "info", "config", "hello", "crash"} <= listed
+    assert not listed & {"train", "preprocess", "tokenizer", "quickstart"}
+
+
+def test_installed_help_matches_the_commands_own_help():
+    """With the real packages, each listed summary is what the command's own --help says."""
+    from ephys_core.cli._group import LazyGroup
+    from ephys_core.plugins import current_host
+
+    group = LazyGroup()
+    specs = group._lazy_specs()
+    names = {r.name for r in current_host().records("ephys.cli")}
+    assert {"preprocess", "data", "train", "test", "export", "eval", "quickstart"} <= names
+    assert "tokenizer" not in names
+    for name in names:
+        own = invoke(name, "--help")
+        assert own.exit_code == 0, own.output
+        assert not specs[name].help.startswith("Added by"), name
+        first = " ".join(specs[name].help.split()[:4])
+        assert first in " ".join(own.output.split()), (name, specs[name].help)
 
 
 def test_version():
@@ -206,10 +225,10 @@ def test_config_schema_is_typed_per_component(plugins, tmp_path):
     assert not any(key.startswith("losses_bad") for key in schema["$defs"])
 
 
-def test_lifecycle_command_of_a_missing_package_says_what_to_install(fake_dist):
+def test_a_command_of_a_missing_package_is_unknown_with_a_hint(fake_dist):
     result = invoke("train", "config.yaml")
-    assert result.exit_code == 1
-    assert "ephys train" in result.output and "ephys-models" in result.output
+    assert result.exit_code == 2
+    assert "No such command 'train'" in result.output and "pip install ephys" in result.output
 
 
 def test_local_plugin_file_registers_components_and_hooks(ephys_registry, tmp_path):
@@ -238,3 +257,18 @@ def test_no_plugin_option_disables_a_distribution(plugins):
 def test_unknown_command_suggests():
     result = invoke("plugin")
     assert result.exit_code == 2 and "plugins" in result.output
+
+
+def test_plugins_lists_deprecated_aliases(fake_dist):
+    fake_dist.add(
+        "ephys-renamed",
+        entry_points={
+            "ephys.models": {"net": "renamed_pkg:Net"},
+            "ephys.models.aliases": {"old_net": "net"},
+        },
+        files={"renamed_pkg.py": GOOD_MODEL},
+    )
+    rows = {(r["kind"], r["name"]): r for r in json.loads(invoke("plugins", "--json").stdout)}
+    assert rows["models", "old_net"]["status"] == "alias"
+    assert rows["models", "old_net"]["target"] == "net"
+    assert "deprecated name of net" in invoke("plugins").output

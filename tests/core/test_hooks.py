@@ -7,12 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ephys_core import hookspecs
+from ephys_core import get_hooks, get_registry, hookspecs
 from ephys_core.config import load_config
-from ephys_core.errors import ConfigError
-from ephys_core import get_hooks
+from ephys_core.errors import ConfigError, HookError
 from ephys_core.hookspecs import ReportSection, hookimpl
-from ephys_core import get_registry
 
 HOOKS = "ephys.hooks"
 
@@ -90,8 +88,52 @@ def test_hook_report_sections(ephys_registry, tmp_path):
             return ["not a section"]
 
     ephys_registry.hooks.register(Wrong())
-    with pytest.raises(TypeError, match="must return ReportSection"):
+    with pytest.raises(HookError, match="must return ReportSection"):
         get_hooks().report_sections({}, tmp_path)
+
+
+def test_a_hook_that_raises_is_named_with_its_distribution(fake_dist):
+    source = (
+        "from ephys_core.hookspecs import hookimpl\n"
+        "@hookimpl\n"
+        "def ephys_configure_run(config):\n"
+        "    raise KeyError('site_root')\n"
+    )
+    fake_dist.add(
+        "ephys-site",
+        "2.1",
+        entry_points={HOOKS: {"site": "raising_hooks"}},
+        files={"raising_hooks.py": source},
+    )
+    with pytest.raises(HookError) as info:
+        load_config({})
+    message = str(info.value)
+    assert "ephys_configure_run" in message and "'site'" in message
+    assert "ephys-site 2.1" in message and "KeyError" in message
+    assert isinstance(info.value.__cause__, KeyError)
+
+
+def test_a_hook_error_reaches_the_cli_as_one_line(fake_dist, tmp_path):
+    from typer.testing import CliRunner
+
+    from ephys_core.cli import app
+
+    fake_dist.add(
+        "ephys-site",
+        entry_points={HOOKS: {"site": "raising_hooks2"}},
+        files={
+            "raising_hooks2.py": "from ephys_core.hookspecs import hookimpl\n"
+            "@hookimpl\n"
+            "def ephys_configure_run(config):\n"
+            "    1 / 0\n"
+        },
+    )
+    config = tmp_path / "run.yaml"
+    config.write_text("name: x\n")
+    result = CliRunner().invoke(app, ["config", "validate", str(config)])
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert "plugin 'site'" in line and "ZeroDivisionError" in line
 
 
 def test_hook_modules_are_discovered_from_entry_points(fake_dist):

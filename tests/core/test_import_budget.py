@@ -69,9 +69,9 @@ def test_stays_light(body):
 def test_lazy_names_resolve():
     import ephys_core
     from ephys_core._discovery import resolve_target
-    from ephys_core.cli._lifecycle import BUILTIN_MODULES
+    from ephys_core.cli._group import BUILTIN
 
     for name in ephys_core.__all__:
         assert getattr(ephys_core, name) is not None
-    for target in BUILTIN_MODULES.values():
-        assert resolve_target(target) is not None
+    for spec in BUILTIN.values():
+        assert resolve_target(spec.target) is not None

@@ -8,13 +8,13 @@ import sys
 import pytest
 from fake_plugins import BROKEN_IMPORT, GOOD_MODEL
 
+from ephys_core import get_registry, register
 from ephys_core.errors import (
     ConfigError,
     DuplicateComponentError,
     PluginLoadError,
     UnknownComponentError,
 )
-from ephys_core import get_registry, register
 
 MODELS = "ephys.models"
 
@@ -217,3 +217,139 @@ def test_entry_point_lacking_required_attributes_is_a_load_error(fake_dist):
 def test_unknown_kind_is_a_clear_error():
     with pytest.raises(UnknownComponentError, match="did you mean 'models'"):
         get_registry("modles")
+
+
+LAZY_DECLARATION = """
+from pydantic import BaseModel, Field
+from ephys_core.components import LazyComponent
+
+class NetConfig(BaseModel):
+    model_config = {"extra": "forbid", "frozen": True}
+    width: int = Field(8, gt=0, description="Width.")
+
+net = LazyComponent("lazy_pkg.heavy:Net", NetConfig, metadata={"causal": True})
+mismatched = LazyComponent("lazy_pkg.heavy:Net", NetConfig, metadata={"causal": False})
+"""
+
+LAZY_IMPLEMENTATION = '''
+from typing import ClassVar
+from lazy_pkg.light import NetConfig
+
+class Net:
+    """The heavy implementation."""
+    Config: ClassVar = NetConfig
+    causal: ClassVar[bool] = True
+
+    def __init__(self, config):
+        self.config = config
+
+    @classmethod
+    def example_config(cls, workdir=None):
+        return cls.Config()
+
+    def example_input(self, batch_size=2):
+        return None
+
+    def output_shape(self, inputs):
+        return ()
+'''
+
+
+@pytest.fixture
+def lazy_dist(fake_dist):
+    fake_dist.add(
+        "ephys-lazy",
+        entry_points={
+            MODELS: {"net": "lazy_pkg.light:net", "mismatched": "lazy_pkg.light:mismatched"}
+        },
+        files={
+            "lazy_pkg/__init__.py": "",
+            "lazy_pkg/light.py": LAZY_DECLARATION,
+            "lazy_pkg/heavy.py": LAZY_IMPLEMENTATION,
+        },
+    )
+    return fake_dist
+
+
+def test_a_lazy_declaration_validates_without_importing_the_implementation(lazy_dist):
+    registry = get_registry("models")
+    config = registry.validate_params("net", {"width": 3})
+    assert config.width == 3
+    assert registry.metadata("net", "causal") is True
+    assert "lazy_pkg.light" in sys.modules and "lazy_pkg.heavy" not in sys.modules
+    with pytest.raises(ConfigError, match=r"model\.params\.width"):
+        registry.validate_params("net", {"width": "wide"}, prefix="model.params")
+    assert "lazy_pkg.heavy" not in sys.modules
+    net = registry.create("net", config)
+    assert type(net).__module__ == "lazy_pkg.heavy" and net.config is config
+    assert registry.load("net") is sys.modules["lazy_pkg.heavy"].Net
+
+
+def test_a_declaration_that_disagrees_with_its_implementation_fails_to_load(lazy_dist):
+    with pytest.raises(PluginLoadError, match="causal is True, declared False"):
+        get_registry("models").load("mismatched")
+
+
+def test_preflight_follows_a_lazy_declaration(fake_dist):
+    fake_dist.add(
+        "ephys-lazy-broken",
+        entry_points={MODELS: {"net": "lazy_broken.light:net"}},
+        files={
+            "lazy_broken/__init__.py": "",
+            "lazy_broken/light.py": LAZY_DECLARATION.replace("lazy_pkg.heavy", "lazy_broken.gone"),
+        },
+    )
+    registry = get_registry("models")
+    registry.preflight()
+    assert registry.info("net").status == "error"
+    assert "lazy_broken.gone" in registry.info("net").error
+
+
+def test_a_deprecated_alias_loads_the_renamed_component_with_a_warning(fake_dist, caplog):
+    fake_dist.add(
+        "ephys-fake",
+        entry_points={
+            MODELS: {"net": "fake_pkg.models:Net"},
+            f"{MODELS}.aliases": {"old_net": "net"},
+        },
+        files={"fake_pkg/__init__.py": "", "fake_pkg/models.py": GOOD_MODEL},
+    )
+    registry = get_registry("models")
+    assert registry.names() == ["net"] and "old_net" in registry
+    assert [(a.name, a.target) for a in registry.aliases()] == [("old_net", "net")]
+    with caplog.at_level(logging.WARNING, logger="ephys"):
+        assert registry.load("old_net") is registry.load("net")
+        registry.load("old_net")
+    warnings = [r.getMessage() for r in caplog.records if "deprecated" in r.getMessage()]
+    assert warnings == [
+        "model 'old_net' is a deprecated name of 'net' (declared by ephys-fake); use 'net'"
+    ]
+    assert registry.canonical("old_net") == "net"
+    with pytest.raises(UnknownComponentError, match="did you mean 'old_net'"):
+        registry.load("old_nett")
+
+
+def test_a_resolved_configuration_records_the_current_name(fake_dist):
+    from ephys_core.config import load_config
+
+    fake_dist.add(
+        "ephys-fake",
+        entry_points={
+            MODELS: {"net": "fake_pkg.models:Net"},
+            f"{MODELS}.aliases": {"old_net": "net"},
+        },
+        files={"fake_pkg/__init__.py": "", "fake_pkg/models.py": GOOD_MODEL},
+    )
+    config = load_config({"model": {"name": "old_net", "params": {"width": 2}}}).resolve()
+    assert config.to_data()["model"] == {"name": "net", "params": {"width": 2, "depth": 2}}
+
+
+def test_programmatic_aliases(ephys_registry):
+    ephys_registry.register("models", "wavenet", "json:dumps")
+    registry = get_registry("models")
+    undo = registry.register_alias("wave", "wavenet")
+    assert registry.info("wave") is registry.info("wavenet")
+    with pytest.raises(DuplicateComponentError):
+        registry.register_alias("wavenet", "wave")
+    undo()
+    assert "wave" not in registry

@@ -7,10 +7,12 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from ephys_core import get_hooks, get_registry
 from ephys_core.cli import app
+from ephys_core.components import Component, ComponentConfig
 from ephys_core.config import load_config
-from ephys_core import get_hooks
 from ephys_core.hookspecs import ReportSection, hookimpl
+from ephys_core.reporting import SummaryTable
 from ephys_data.synthetic import write_example_dataset
 from ephys_models.training import train
 
@@ -106,7 +108,7 @@ def test_trained_model_beats_token_frequency(trained, tmp_path):
     from ephys_eval.runner import evaluate
 
     path, result = trained
-    summary = evaluate(result.best_checkpoint, load_config(path), tmp_path)
+    summary = evaluate(result.best_checkpoint, load_config(path), tmp_path).summary
     tf = summary["evaluators"]["token_forecast"]["teacher_forced"]
     assert tf["model"]["cross_entropy"] < tf["token_frequency"]["cross_entropy"]
 
@@ -116,3 +118,90 @@ def test_eval_needs_a_checkpoint(tmp_path):
     config.write_text(f"name: none\nout_dir: {tmp_path}\ndata: {{dataset: mulaw_next_step}}\n")
     out = CliRunner().invoke(app, ["eval", str(config)])
     assert out.exit_code == 1 and "no checkpoint" in out.output
+
+
+class ToyEvaluator(Component):
+    """Renders its own report section and summary table."""
+
+    class Config(ComponentConfig):
+        pass
+
+    outputs = ("score",)
+
+    def __init__(self, config):
+        self.config = config
+
+    def evaluate(self, context):
+        return {"score": 0.25, "windows": len(context.datasets["val"])}
+
+    @staticmethod
+    def report_section(result):
+        return ReportSection("toy", body=f"the toy scored **{result['score']}**")
+
+    @staticmethod
+    def summary_tables(result):
+        return [SummaryTable("toy scores", ["metric", "value"], [("score", result["score"])])]
+
+    @classmethod
+    def example_context(cls, workdir):
+        raise NotImplementedError
+
+
+class PlainEvaluator(ToyEvaluator):
+    """Renders nothing itself: the report and the command line use their defaults."""
+
+    report_section = None
+    summary_tables = None
+
+    def evaluate(self, context):
+        return {"plain": {"value": 7.5}}
+
+
+def test_an_evaluator_renders_its_own_report_section_and_summary_table(trained, tmp_path):
+    """A new evaluator reaches report.md and the terminal without any report or CLI code."""
+    path, _ = trained
+    registry = get_registry("evaluators")
+    undo = [registry.register("toy", ToyEvaluator), registry.register("plain_toy", PlainEvaluator)]
+    try:
+        out = CliRunner().invoke(
+            app,
+            [
+                "eval",
+                str(path),
+                "--out",
+                str(tmp_path / "report"),
+                "-o",
+                "evaluation.evaluators=[{name: toy}, {name: plain_toy}]",
+            ],
+        )
+    finally:
+        for step in undo:
+            step()
+    assert out.exit_code == 0, out.output
+    assert "toy scores" in out.output and "0.25" in out.output
+    assert "plain.value" in out.output and "7.5" in out.output
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "## toy" in report and "the toy scored **0.25**" in report
+    assert "## plain_toy" in report and '"value": 7.5' in report
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    assert summary["evaluators"]["toy"]["score"] == 0.25
+
+
+def test_eval_writes_into_the_run_folder_by_default(trained):
+    path, result = trained
+    out = CliRunner().invoke(app, ["eval", "--ckpt", str(result.best_checkpoint)])
+    assert out.exit_code == 0, out.output
+    assert (result.run_dir / "eval" / "report.md").is_file()
+
+
+def test_a_checkpoint_outside_a_run_needs_out(trained, tmp_path):
+    import shutil
+
+    _, result = trained
+    loose = tmp_path / "loose.ckpt"
+    shutil.copy(result.best_checkpoint, loose)
+    out = CliRunner().invoke(app, ["eval", "--ckpt", str(loose)])
+    assert out.exit_code == 1
+    (line,) = out.output.strip().splitlines()
+    assert "not in a run folder" in line and "--out" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loose.ckpt"]  # nothing written

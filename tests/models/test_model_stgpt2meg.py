@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from pydantic import ValidationError
 
-from ephys_models.generation import Sampler
 from ephys_models.stgpt2meg import STGPT2MEG
 
 
@@ -40,21 +38,3 @@ def test_temporal_cache_grows_by_one_step_and_is_bounded():
         assert state[0].k.shape[2] == 32  # storage never exceeds the window
         with pytest.raises(ValueError, match="context_length|cache"):
             model._step(x[..., -1:], state)
-
-
-def test_inputs_longer_than_the_context_are_rejected():
-    with pytest.raises(ValueError, match="context_length"):
-        build()(torch.zeros(1, 3, 33, dtype=torch.long))
-
-
-def test_untied_head():
-    tied, untied = build(), build(tie_embeddings=False)
-    assert untied.head is not None and tied.head is None
-    out = untied.forecast(torch.randint(0, 16, (1, 3, 4)), 5, sampler=Sampler(seed=0))
-    assert out.shape == (1, 3, 5)
-
-
-def test_config_checks_heads_and_documents_every_field():
-    with pytest.raises(ValidationError, match="divisible"):
-        STGPT2MEG.Config(d_model=10, n_heads=3)
-    assert all(f.description for f in STGPT2MEG.Config.model_fields.values())

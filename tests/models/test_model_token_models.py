@@ -1,15 +1,34 @@
-"""Behaviour shared by the token models (gpt2meg, stgpt2meg, wavenet): shapes, side
-information, and the generation API (cache, sliding window, sampling strategies)."""
+"""Behaviour every registered token model shares: shapes, side information, data checks, and
+the generation API (cache, sliding window, sampling strategies).
+
+The models are taken from the registry, not from a list: every installed model whose
+``Config`` is a :class:`~ephys_models.configs.token.TokenModelConfig` is tested.
+"""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from pydantic import ValidationError
 
 from ephys_core import get_registry
+from ephys_models.configs.token import AttentionConfig, TokenModelConfig, WindowedTokenModelConfig
 from ephys_models.generation import Sampler
 
-MODELS = ["gpt2meg", "stgpt2meg", "wavenet"]
+
+def _token_models(kind: type = TokenModelConfig) -> list[str]:
+    registry = get_registry("models")
+    return [n for n in registry.names() if issubclass(registry.config_model(n), kind)]
+
+
+MODELS = _token_models()
+WINDOWED = _token_models(WindowedTokenModelConfig)
+ATTENTION = _token_models(AttentionConfig)
+
+
+def test_the_first_party_token_models_are_found():
+    assert {"gpt2meg", "stgpt2meg", "wavenet"} <= set(MODELS)
+    assert {"gpt2meg", "stgpt2meg"} <= set(ATTENTION)
 
 
 def build(name: str, seed: int = 0, **overrides):
@@ -117,6 +136,71 @@ def test_bad_inputs_are_explained(model):
                 "condition": torch.zeros(1, 5, dtype=torch.long),
             }
         )
+
+
+@pytest.mark.parametrize("name", WINDOWED)
+def test_inputs_longer_than_the_context_are_rejected(name):
+    model = build(name)
+    length = model.config.context_length + 1
+    with pytest.raises(ValueError, match="context_length"):
+        model(torch.zeros(1, model.config.n_channels, length, dtype=torch.long))
+
+
+@pytest.mark.parametrize("name", WINDOWED)
+def test_the_config_refuses_windows_longer_than_the_context(name):
+    config = build(name).config
+    spec = {
+        "n_channels": config.n_channels,
+        "vocab_size": config.vocab_size,
+        "n_times": config.context_length,
+    }
+    assert config.check_data(spec) == []
+    problems = config.check_data({**spec, "n_times": config.context_length + 1})
+    assert len(problems) == 1 and "context_length" in problems[0]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_the_config_refuses_data_it_cannot_consume(name):
+    config = build(name).config
+    spec = {"n_channels": config.n_channels, "vocab_size": config.vocab_size, "n_times": 4}
+    assert config.check_data(spec) == []
+    assert "continuous signals" in config.check_data({**spec, "vocab_size": None})[0]
+    assert "vocab_size" in config.check_data({**spec, "vocab_size": 7})[0]
+    assert "n_channels" in config.check_data({**spec, "n_channels": 99})[0]
+    more = config.n_conditions + 1
+    assert "n_conditions" in config.check_data({**spec, "n_conditions": more})[0]
+
+
+@pytest.mark.parametrize("name", ATTENTION)
+def test_heads_must_divide_the_width(name):
+    config_model = get_registry("models").config_model(name)
+    with pytest.raises(ValidationError, match="divisible"):
+        config_model(d_model=10, n_heads=3)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        n
+        for n in ATTENTION
+        if "tie_embeddings" in get_registry("models").config_model(n).model_fields
+    ],
+)
+def test_untied_head(name):
+    tied, untied = build(name), build(name, tie_embeddings=False)
+    assert untied.head is not None and tied.head is None
+    extra = sum(p.numel() for p in untied.parameters()) - sum(p.numel() for p in tied.parameters())
+    assert extra == untied.config.d_model * untied.config.vocab_size
+    out = untied.forecast(untied.example_input(1), 5, sampler=Sampler(seed=0))
+    assert out.shape == (1, untied.config.n_channels, 5)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_the_registry_declaration_matches_the_model(name):
+    """The torch-free declaration validates exactly what the model class is built from."""
+    registry = get_registry("models")
+    assert registry.config_model(name) is registry.load(name).Config
+    assert registry.metadata(name, "causal") is registry.load(name).causal
 
 
 # -- generation ---------------------------------------------------------------------------

@@ -11,9 +11,9 @@ import torch
 import yaml
 from engine_helpers import tiny_run
 
+from ephys_core import get_hooks
 from ephys_core.config import load_config
 from ephys_core.errors import ConfigError
-from ephys_core import get_hooks
 from ephys_core.hookspecs import hookimpl
 from ephys_models.training import export, load_checkpoint, load_exported, run_test, train
 
@@ -113,13 +113,13 @@ def test_resumption_continues_exactly(signal_root, tmp_path, crash_at):
 
 
 def test_learning_rate_warms_up_then_follows_cosine(signal_root, tmp_path):
+    from ephys_models.training import plan_training
     from ephys_models.training.module import EphysModule
     from ephys_models.training.optim import build_optimizer, build_scheduler, parameter_groups
-    from ephys_models.training.runner import prepare
 
     config = load_config(tiny_run(signal_root, tmp_path))
-    _, run, spec = prepare(config)
-    module = EphysModule(run, spec)
+    plan = plan_training(config)
+    module = EphysModule(plan.config, plan.data_spec)
     groups = parameter_groups(module.model, config.optim)
     assert groups[1]["weight_decay"] == 0.0
     no_decay = {id(p) for p in groups[1]["params"]}
@@ -159,8 +159,8 @@ def test_schedulers_and_optimisers_by_name(signal_root, tmp_path):
 
 
 def test_free_running_targets_line_up():
-    from ephys_core.config import FreeRunningSection
     from ephys_core import get_registry
+    from ephys_core.config import FreeRunningSection
     from ephys_models.training.free_running import free_running_step
 
     model = (
@@ -228,7 +228,7 @@ def test_test_and_export(signal_root, tmp_path):
     folder = export(ckpt, tmp_path / "export")
     model, config = load_exported(folder)
     assert config["config"]["model"]["name"] == "gpt2meg"
-    from ephys_models.training.checkpoint import module_from_checkpoint
+    from ephys_models.training import module_from_checkpoint
 
     original = module_from_checkpoint(ckpt).model.eval()
     x = torch.randint(0, 256, (1, 8, 20))

@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
-from pydantic import Field
 from torch import nn
 
-from ephys_core.components import Component, ComponentConfig
+from ephys_core.components import Component
+from ephys_plugin_example.configs import TinyTCNConfig
 
 
 class TinyTCN(Component, nn.Module):
@@ -21,17 +21,12 @@ class TinyTCN(Component, nn.Module):
     input ``t + 1`` and depends only on inputs ``<= t``.
     """
 
-    class Config(ComponentConfig):
-        n_channels: int = Field(4, gt=0, description="Input and output channels.")
-        hidden: int = Field(16, gt=0, description="Hidden channels of each block.")
-        kernel_size: int = Field(3, ge=2, description="Temporal kernel size.")
-        n_blocks: int = Field(3, ge=1, description="Blocks; dilation doubles per block.")
-
+    Config: ClassVar[type[TinyTCNConfig]] = TinyTCNConfig
     causal: ClassVar[bool] = True
     input_time_axis: ClassVar[int] = -1
     output_time_axis: ClassVar[int] = -1
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: TinyTCNConfig) -> None:
         super().__init__()
         self.config = config
         self.inp = nn.Conv1d(config.n_channels, config.hidden, 1)

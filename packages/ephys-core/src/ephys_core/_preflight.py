@@ -5,12 +5,17 @@ whether they work. Instead it checks, for each entry point, what can be seen wit
 plugin code: that its module exists, parses, defines the named attribute at top level, and that
 the modules it imports unconditionally at top level are installed. Failures found this way are
 certain; passing them does not prove the import will work (``ephys plugins --check`` does that).
+
+The same source analysis gives what ``ephys --help`` shows for a plugin's command without
+importing it (:func:`command_summary`), and follows a
+:class:`~ephys_core.components.LazyComponent` declaration to the module it names.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib.util
+import inspect
 import json
 import os
 import sys
@@ -19,7 +24,7 @@ from importlib.machinery import ModuleSpec, PathFinder
 from pathlib import Path
 from typing import Any
 
-__all__ = ["preflight", "save_cache"]
+__all__ = ["command_summary", "preflight", "save_cache"]
 
 
 class _Unknown(Exception):
@@ -86,6 +91,71 @@ def _top_level_names(tree: ast.Module) -> tuple[set[str], bool]:
     return names, dynamic
 
 
+def _string(node: ast.AST | None) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _callee(node: ast.AST) -> str | None:
+    """``"Typer"`` for ``typer.Typer(...)`` or ``Typer(...)``; ``None`` for other nodes."""
+    if not isinstance(node, ast.Call):
+        return None
+    func = node.func
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+
+
+def _summary(text: str | None) -> str | None:
+    """The first paragraph of a docstring or help text, on one line."""
+    if not text:
+        return None
+    paragraph = inspect.cleandoc(text).split("\n\n", 1)[0]
+    return " ".join(paragraph.split()) or None
+
+
+def _assigned_declaration(node: ast.Assign, lazy: dict[str, str], helps: dict[str, str]) -> None:
+    """Record ``x = LazyComponent("m:a", ...)`` and ``app = typer.Typer(help="...")``."""
+    target, value = node.targets[0], node.value
+    if len(node.targets) != 1 or not isinstance(target, ast.Name):
+        return
+    kind = _callee(value)
+    if kind == "LazyComponent" and isinstance(value, ast.Call) and value.args:
+        declared = _string(value.args[0])
+        if declared:
+            lazy[target.id] = declared
+    elif kind == "Typer" and isinstance(value, ast.Call):
+        text = next((_string(k.value) for k in value.keywords if k.arg == "help"), None)
+        if text:
+            helps[target.id] = text
+
+
+def _declarations(tree: ast.Module) -> tuple[dict[str, str], dict[str, str]]:
+    """Module-level ``name = LazyComponent("module:attr", ...)`` targets, and the help text
+    of every command object the module defines (typer apps and decorated functions)."""
+    lazy: dict[str, str] = {}
+    helps: dict[str, str] = {}
+    commands: dict[str, list[str]] = {}
+    callbacks: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            _assigned_declaration(node, lazy, helps)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            doc = ast.get_docstring(node) or ""
+            if doc:
+                helps.setdefault(node.name, doc)
+            for decorator in node.decorator_list:
+                call = decorator.func if isinstance(decorator, ast.Call) else decorator
+                if isinstance(call, ast.Attribute) and isinstance(call.value, ast.Name):
+                    if call.attr == "command":
+                        commands.setdefault(call.value.id, []).append(doc)
+                    elif call.attr == "callback" and doc:
+                        callbacks[call.value.id] = doc
+    for app, docs in commands.items():  # typer's own rule: help=, else callback, else one command
+        if app not in helps:
+            text = callbacks.get(app) or (docs[0] if len(docs) == 1 else None)
+            if text:
+                helps[app] = text
+    return lazy, {name: _summary(text) or "" for name, text in helps.items()}
+
+
 def _required_imports(tree: ast.Module) -> list[str]:
     """Absolute top-level modules imported unconditionally at module level."""
     required: list[str] = []
@@ -105,6 +175,30 @@ class _Facts:
     names: tuple[str, ...] = ()
     dynamic: bool = False
     imports: tuple[str, ...] = ()
+    lazy: tuple[tuple[str, str], ...] = ()
+    helps: tuple[tuple[str, str], ...] = ()
+
+    def to_json(self) -> list[Any]:
+        return [
+            self.error,
+            list(self.names),
+            self.dynamic,
+            list(self.imports),
+            [list(p) for p in self.lazy],
+            [list(p) for p in self.helps],
+        ]
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> _Facts:
+        error, names, dynamic, imports, lazy, helps = data
+        return cls(
+            error,
+            tuple(names),
+            dynamic,
+            tuple(imports),
+            tuple((a, b) for a, b in lazy),
+            tuple((a, b) for a, b in helps),
+        )
 
 
 def _analyse(path: str) -> _Facts:
@@ -115,7 +209,18 @@ def _analyse(path: str) -> _Facts:
     except OSError as err:
         return _Facts(error=f"cannot read {path}: {err}")
     names, dynamic = _top_level_names(tree)
-    return _Facts(None, tuple(sorted(names)), dynamic, tuple(_required_imports(tree)))
+    lazy, helps = _declarations(tree)
+    return _Facts(
+        None,
+        tuple(sorted(names)),
+        dynamic,
+        tuple(_required_imports(tree)),
+        tuple(sorted(lazy.items())),
+        tuple(sorted(helps.items())),
+    )
+
+
+_CACHE_VERSION = 2  # bump when _Facts changes
 
 
 class _FactCache:
@@ -130,7 +235,7 @@ class _FactCache:
         root = os.environ.get("EPHYS_CACHE_DIR") or os.path.join(
             os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ephys"
         )
-        self.path = Path(root) / "preflight.json"
+        self.path = Path(root) / f"preflight-{_CACHE_VERSION}.json"
         self.entries: dict[str, Any] | None = None
         self.dirty = False
 
@@ -151,13 +256,12 @@ class _FactCache:
         entries = self._load()
         hit = entries.get(path)
         if hit and hit[0] == stamp:
-            error, names, dynamic, imports = hit[1]
-            return _Facts(error, tuple(names), dynamic, tuple(imports))
+            try:
+                return _Facts.from_json(hit[1])
+            except (TypeError, ValueError):
+                pass  # written by another version: analyse again
         facts = _analyse(path)
-        entries[path] = [
-            stamp,
-            [facts.error, list(facts.names), facts.dynamic, list(facts.imports)],
-        ]
+        entries[path] = [stamp, facts.to_json()]
         self.dirty = True
         return facts
 
@@ -182,22 +286,32 @@ def save_cache() -> None:
     _cache.save()
 
 
-def preflight(target: str) -> str | None:
-    """Return why ``"module:attr"`` certainly cannot load, or ``None`` if nothing is seen wrong."""
-    module, _, attr = target.partition(":")
-    module = module.strip()
+def _module_facts(module: str) -> tuple[_Facts | None, str | None]:
+    """The facts of ``module``'s source, or ``(None, problem)``; ``(None, None)`` if unknown."""
     try:
         spec = _find_spec(module)
     except _Unknown:
-        return None
+        return None, None
     if spec is None:
-        return f"ModuleNotFoundError: No module named {module!r}"
+        return None, f"ModuleNotFoundError: No module named {module!r}"
     origin = spec.origin
     if module in sys.modules or not origin or not origin.endswith(".py"):
-        return None  # already imported, a namespace package or a compiled module: cannot tell
+        return None, None  # already imported, a namespace package or a compiled module
     facts = _cache.facts(origin)
-    if facts.error is not None:
-        return facts.error
+    return (None, facts.error) if facts.error is not None else (facts, None)
+
+
+def preflight(target: str, _depth: int = 0) -> str | None:
+    """Return why ``"module:attr"`` certainly cannot load, or ``None`` if nothing is seen wrong.
+
+    A target that is a :class:`~ephys_core.components.LazyComponent` declaration is followed
+    to the module it names.
+    """
+    module, _, attr = target.partition(":")
+    module = module.strip()
+    facts, problem = _module_facts(module)
+    if facts is None:
+        return problem
     for name in facts.imports:
         if name in sys.builtin_module_names or name in sys.stdlib_module_names:
             continue
@@ -211,4 +325,21 @@ def preflight(target: str) -> str | None:
     if first:
         if first not in facts.names and not facts.dynamic:
             return f"AttributeError: module {module!r} has no attribute {first!r}"
+        lazy = dict(facts.lazy).get(first)
+        if lazy is not None and _depth < 3:
+            return preflight(lazy, _depth + 1)
     return None
+
+
+def command_summary(target: str) -> str | None:
+    """The one-line help of the command object ``"module:attr"``, read from its source.
+
+    Follows typer's rule: the app's ``help=``, else its callback's docstring, else the
+    docstring of its only command; a plain function gives its docstring. ``None`` when the
+    source does not say (or cannot be read without importing).
+    """
+    module, _, attr = target.partition(":")
+    facts, _ = _module_facts(module.strip())
+    if facts is None:
+        return None
+    return dict(facts.helps).get(attr.strip().split(".")[0]) or None

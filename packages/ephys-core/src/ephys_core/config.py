@@ -25,16 +25,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from ephys_core._overrides import apply_overrides
 from ephys_core._validation import validate_model
 from ephys_core.errors import ComponentSpecError, ConfigError, EphysError
-
-if TYPE_CHECKING:
-    from ephys_core.registry import Registry
+from ephys_core.files import folder_name_problem
 
 __all__ = [
     "CheckpointSection",
@@ -243,7 +241,9 @@ class PreprocessSection(Section):
 class RunConfig(Section):
     """A whole run: every section is optional, and each command checks those it needs."""
 
-    name: str = Field("run", description="Run name, used for folders and logs.")
+    name: str = Field(
+        "run", description="Run name: the run's folder inside `out_dir` (one folder name)."
+    )
     seed: int = Field(0, description="Seed for every random number generator.")
     out_dir: Path = Field(Path("runs"), description="Parent folder of run folders.")
     preprocessing: PreprocessSection | None = None
@@ -255,7 +255,16 @@ class RunConfig(Section):
     optim: OptimSection = Field(default_factory=OptimSection)
     evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
 
-    _resolved: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
+    _resolved: dict[str, tuple[str, BaseModel]] = PrivateAttr(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _one_folder(cls, value: str) -> str:
+        problem = folder_name_problem(value)
+        if problem:
+            raise ValueError(f"the run name {problem}")
+        return value
+
     _source: str | None = PrivateAttr(default=None)
 
     @property
@@ -295,12 +304,15 @@ class RunConfig(Section):
         ----------
         sections
             Top-level sections to resolve (``"model"``, ``"data"``, ...); all by default. Only
-            the components named there are imported.
+            the components named there are looked up, and components declared through a
+            :class:`~ephys_core.components.LazyComponent` are not even imported.
 
         Returns
         -------
         RunConfig
-            ``self``, with validated parameters available from :meth:`params`.
+            ``self``, with validated parameters available from :meth:`params` and the
+            current names of components (deprecated aliases resolved) from
+            :meth:`component_name`.
 
         Raises
         ------
@@ -314,35 +326,53 @@ class RunConfig(Section):
         for path, kind, spec in self.component_specs():
             if wanted is not None and path.split(".")[0].split("[")[0] not in wanted:
                 continue
+            registry = get_registry(kind)
             try:
-                self._resolved[path] = _resolve_spec(get_registry(kind), spec, path)
+                name = registry.canonical(spec.name)
+                params = registry.validate_params(name, spec.params, prefix=f"{path}.params")
             except ConfigError as err:
                 problems.extend(err.problems)
+                continue
             except EphysError as err:
                 problems.append(f"{path}.name: {err}")
+                continue
+            self._resolved[path] = (name, params)
         if problems:
             raise ComponentSpecError(problems, source=self._source)
         return self
 
     def params(self, path: str) -> BaseModel:
         """The validated ``Config`` of the component at ``path`` (resolving it if needed)."""
+        return self._component(path)[1]
+
+    def component_name(self, path: str) -> str:
+        """The registry name of the component at ``path``, deprecated aliases resolved."""
+        return self._component(path)[0]
+
+    def _component(self, path: str) -> tuple[str, BaseModel]:
         if path not in self._resolved:
             self.resolve([path.split(".")[0].split("[")[0]])
         return self._resolved[path]
 
+    def set_params(self, path: str, params: BaseModel) -> None:
+        """Replace the validated parameters at ``path`` with ``params``, already validated.
+
+        The training engine uses it once it has filled the model's data-derived parameters
+        (``n_channels``, ``vocab_size``, ...), so that everything built afterwards, and the
+        configuration stored with the checkpoints, use them.
+        """
+        self._resolved[path] = (self.component_name(path), params)
+
     def to_data(self) -> dict[str, Any]:
-        """JSON-ready content, with resolved component parameters written out in full."""
+        """JSON-ready content, with resolved component names and parameters written out."""
         data = self.model_dump(mode="json")
-        for path, params in self._resolved.items():
+        for path, (name, params) in self._resolved.items():
             node: Any = data
             for part in path.replace("[", ".").replace("]", "").split("."):
                 node = node[int(part)] if part.isdigit() else node[part]
+            node["name"] = name
             node["params"] = params.model_dump(mode="json")
         return data
-
-
-def _resolve_spec(registry: Registry, spec: ComponentSpec, path: str) -> BaseModel:
-    return registry.validate_params(spec.name, spec.params, prefix=f"{path}.params")
 
 
 _COMPONENT_SLOTS = (

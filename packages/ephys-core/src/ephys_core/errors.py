@@ -15,6 +15,7 @@ __all__ = [
     "ConformanceError",
     "DuplicateComponentError",
     "EphysError",
+    "HookError",
     "MissingDependencyError",
     "PluginLoadError",
     "UnknownComponentError",
@@ -126,6 +127,13 @@ class PluginLoadError(EphysError, ImportError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class HookError(EphysError):
+    """A plugin's hook implementation failed while it ran; the message names the plugin.
+
+    The original exception is chained as ``__cause__``.
+    """
 
 
 class MissingDependencyError(EphysError, ImportError):

@@ -2,12 +2,14 @@
 
 Hook modules come from ``ephys.hooks`` entry points (and ``-p`` local plugin files). A module
 that fails to import, or that implements an ``ephys_`` hook that does not exist, is recorded and
-warned about once, like a broken component; it never stops the tool.
+warned about once, like a broken component; it never stops the tool. A hook implementation that
+raises while it runs stops the command with a :class:`~ephys_core.errors.HookError` naming the
+plugin, its distribution and the hook.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +18,7 @@ import pluggy
 
 from ephys_core import hookspecs
 from ephys_core._discovery import resolve_target
-from ephys_core.errors import PluginLoadError
+from ephys_core.errors import HookError, PluginLoadError
 from ephys_core.hookspecs import ReportSection
 from ephys_core.kinds import HOOKS_GROUP
 from ephys_core.logging import get_logger
@@ -106,6 +108,33 @@ class Hooks:
         self._register(module, name)
         self.modules.append(HookModule(name, module.__name__, None, None, "ok"))
 
+    def _call(self, hook: str, **kwargs: Any) -> list[Any]:
+        """Call ``hook`` on every plugin; a plugin that raises is named in the error."""
+        caller: Callable[..., list[Any]] = getattr(self._pm.hook, hook)
+        try:
+            return caller(**kwargs)
+        except Exception as exc:
+            plugin = self._culprit(hook, exc)
+            row = next((m for m in self.modules if m.name == plugin), None)
+            origin = f" ({row.distribution} {row.version})" if row and row.distribution else ""
+            raise HookError(
+                f"hook {hook} of plugin {plugin!r}{origin} raised {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def _culprit(self, hook: str, exc: BaseException) -> str:
+        """The plugin whose implementation of ``hook`` raised ``exc`` (from the traceback)."""
+        codes = {
+            impl.function.__code__: impl.plugin_name
+            for impl in getattr(self._pm.hook, hook).get_hookimpls()
+            if hasattr(impl.function, "__code__")
+        }
+        tb = exc.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code in codes:
+                return codes[tb.tb_frame.f_code]
+            tb = tb.tb_next
+        return "unknown"
+
     def register(self, plugin: object, *, name: str | None = None) -> None:
         """Register any object carrying hook implementations (tests, notebooks)."""
         self._pm.register(plugin, name=name)
@@ -117,13 +146,13 @@ class Hooks:
     # -- typed facade ---------------------------------------------------------------------
     def configure_run(self, config: dict[str, Any]) -> dict[str, Any]:
         """Let every plugin adjust a raw run configuration in place; returns it."""
-        self._pm.hook.ephys_configure_run(config=config)
+        self._call("ephys_configure_run", config=config)
         return config
 
     def training_callbacks(self, config: RunConfig) -> list[Any]:
         """Every plugin's extra Lightning callbacks, flattened in plugin order."""
         callbacks: list[Any] = []
-        for result in self._pm.hook.ephys_training_callbacks(config=config):
+        for result in self._call("ephys_training_callbacks", config=config):
             if result:
                 callbacks.extend(result)
         return callbacks
@@ -131,13 +160,12 @@ class Hooks:
     def report_sections(self, summary: Mapping[str, Any], run_dir: Path) -> list[ReportSection]:
         """Every plugin's report sections, validated to be :class:`ReportSection` objects."""
         sections: list[ReportSection] = []
-        for result in self._pm.hook.ephys_report_sections(summary=summary, run_dir=run_dir):
+        for result in self._call("ephys_report_sections", summary=summary, run_dir=run_dir):
             items: Sequence[Any] = [result] if isinstance(result, ReportSection) else result or []
             for item in items:
                 if not isinstance(item, ReportSection):
-                    raise TypeError(
+                    raise HookError(
                         f"ephys_report_sections must return ReportSection objects, got {item!r}"
                     )
                 sections.append(item)
         return sections
-

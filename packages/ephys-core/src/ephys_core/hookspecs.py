@@ -22,11 +22,12 @@ Code inside ephys never calls these hooks through pluggy directly; it uses the t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+from ephys_core.reporting import ReportSection
 
 if TYPE_CHECKING:
     from ephys_core.config import RunConfig
@@ -36,28 +37,6 @@ __all__ = ["PROJECT", "ReportSection", "hookimpl", "hookspec"]
 PROJECT = "ephys"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
-
-
-@dataclass(frozen=True)
-class ReportSection:
-    """A section a plugin adds to an evaluation report.
-
-    Attributes
-    ----------
-    title
-        Heading of the section.
-    body
-        Markdown text.
-    figures
-        Image files (PNG) shown under the text, relative to the run directory or absolute.
-    data
-        JSON-ready values stored under ``sections.<title>`` in ``summary.json``.
-    """
-
-    title: str
-    body: str = ""
-    figures: Sequence[Path] = field(default_factory=tuple)
-    data: Mapping[str, Any] = field(default_factory=dict)
 
 
 @hookspec

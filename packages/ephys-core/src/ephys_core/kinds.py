@@ -7,6 +7,12 @@ third-party distribution adds a component by declaring, in its ``pyproject.toml`
     [project.entry-points."ephys.models"]
     my_net = "my_package.models:MyNet"
 
+A renamed component keeps its old name working through the kind's alias group, whose values
+are the new names (the old name still loads, with a deprecation warning)::
+
+    [project.entry-points."ephys.models.aliases"]
+    old_net = "my_net"
+
 Two further groups are not component kinds: ``ephys.cli`` (sub-commands for the ``ephys``
 command line) and ``ephys.hooks`` (pluggy hook-implementation modules).
 """
@@ -47,6 +53,11 @@ class Kind:
     def group(self) -> str:
         """The entry-point group components of this kind are discovered from."""
         return f"ephys.{self.name}"
+
+    @property
+    def alias_group(self) -> str:
+        """The entry-point group of deprecated names (``old = "new"``) of this kind."""
+        return f"ephys.{self.name}.aliases"
 
 
 _COMMON = ("Config", "example_config")

@@ -2,7 +2,8 @@
 
 Most code never touches the host directly: :func:`get_registry`, :func:`register` and
 :func:`get_hooks` (also importable from :mod:`ephys_core`) use the current one. Tests swap in
-an isolated host with :func:`use_host` (the ``ephys_registry`` fixture of :mod:`ephys_core.testing` does this).
+an isolated host with :func:`use_host` (the ``ephys_registry`` fixture of
+:mod:`ephys_core.testing` does this).
 """
 
 from __future__ import annotations
@@ -75,7 +76,9 @@ class PluginHost:
         """Entry points of ``group`` allowed by the policy (metadata only)."""
         with self._lock:
             if self._records is None:
-                groups = [kind.group for kind in KINDS.values()] + [CLI_GROUP, HOOKS_GROUP]
+                groups = [CLI_GROUP, HOOKS_GROUP]
+                for spec in KINDS.values():
+                    groups += [spec.group, spec.alias_group]
                 self._records = scan_entry_points(groups, self.search_path) if self.discover else {}
             kind = group.removeprefix("ephys.")
             return [
@@ -99,7 +102,11 @@ class PluginHost:
             if kind not in self._registries:
                 spec = KINDS[kind]
                 self._registries[kind] = Registry(
-                    spec, self.records(spec.group), policy=self.policy, on_broken=self.report_broken
+                    spec,
+                    self.records(spec.group),
+                    aliases=self.records(spec.alias_group),
+                    policy=self.policy,
+                    on_broken=self.report_broken,
                 )
             return self._registries[kind]
 

@@ -25,13 +25,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ephys_core._discovery import EntryPointRecord, resolve_target
 from ephys_core._policy import PluginPolicy
+from ephys_core.components import LazyComponent
 from ephys_core.errors import DuplicateComponentError, PluginLoadError, UnknownComponentError
-from ephys_core.kinds import Kind, get_kind
+from ephys_core.kinds import Kind
+from ephys_core.logging import get_logger
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-__all__ = ["ComponentEntry", "Registry"]
+__all__ = ["AliasEntry", "ComponentEntry", "Registry"]
+
+logger = get_logger(__name__)
 
 Status = Literal["ok", "error", "not loaded"]
 
@@ -63,6 +67,7 @@ class ComponentEntry:
     version: str | None
     origin: str
     obj: Any = field(default=None, repr=False)
+    declaration: LazyComponent | None = field(default=None, repr=False)
     status: Status = "not loaded"
     error: str | None = None
     cause: BaseException | None = field(default=None, repr=False)
@@ -89,6 +94,40 @@ class ComponentEntry:
         }
 
 
+@dataclass
+class AliasEntry:
+    """A deprecated name that still resolves to a renamed component.
+
+    Attributes
+    ----------
+    kind, name
+        The registry and the old name.
+    target
+        The current name of the component.
+    distribution, version
+        Who declares the alias (``None`` for programmatic aliases).
+    """
+
+    kind: str
+    name: str
+    target: str
+    distribution: str | None
+    version: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description (a row of ``ephys plugins --json``)."""
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "target": self.target,
+            "distribution": self.distribution,
+            "version": self.version,
+            "origin": "alias",
+            "status": "alias",
+            "error": None,
+        }
+
+
 def _describe_target(obj: Any) -> str:
     module = getattr(obj, "__module__", None) or "?"
     return f"{module}:{getattr(obj, '__qualname__', type(obj).__qualname__)}"
@@ -103,6 +142,8 @@ class Registry:
         The kind this registry holds.
     records
         Entry points of the kind's group allowed by the policy, in deterministic order.
+    aliases
+        Entry points of the kind's alias group (``old = "new"``).
     policy
         Which plugins are allowed and whether failures are fatal.
     on_broken
@@ -114,6 +155,7 @@ class Registry:
         kind: Kind,
         records: Sequence[EntryPointRecord] = (),
         *,
+        aliases: Sequence[EntryPointRecord] = (),
         policy: PluginPolicy | None = None,
         on_broken: Callable[[PluginLoadError], None] | None = None,
     ) -> None:
@@ -121,8 +163,21 @@ class Registry:
         self._policy = policy or PluginPolicy()
         self._on_broken = on_broken or (lambda err: None)
         self._entries: dict[str, ComponentEntry] = {}
+        self._aliases: dict[str, AliasEntry] = {}
+        self._warned_aliases: set[str] = set()
         for record in records:
             self._add_discovered(record)
+        for record in aliases:
+            self._aliases.setdefault(
+                record.name,
+                AliasEntry(
+                    kind.name,
+                    record.name,
+                    record.value.strip(),
+                    record.distribution,
+                    record.version,
+                ),
+            )
 
     # -- building ---------------------------------------------------------------------------
     def _add_discovered(self, record: EntryPointRecord) -> None:
@@ -152,7 +207,8 @@ class Registry:
         name
             The registry key.
         target
-            The component itself, or a ``"module:attr"`` string imported on first use.
+            The component itself, a :class:`~ephys_core.components.LazyComponent`
+            declaration, or a ``"module:attr"`` string imported on first use.
         replace
             Replace an existing component of that name instead of raising.
 
@@ -168,20 +224,25 @@ class Registry:
         PluginLoadError
             If ``target`` is an object lacking the attributes its kind requires.
         """
-        is_string = isinstance(target, str)
+        lazy = isinstance(target, LazyComponent)
         entry = ComponentEntry(
             self.kind.name,
             name,
-            target if is_string else _describe_target(target),
+            target.target
+            if lazy
+            else target
+            if isinstance(target, str)
+            else _describe_target(target),
             None,
             None,
             "registered",
-            obj=None if is_string else target,
+            obj=None if isinstance(target, str) or lazy else target,
+            declaration=target if lazy else None,
         )
         previous = self._entries.get(name)
         if previous is not None and not replace:
             raise DuplicateComponentError(self.kind.name, name, previous.source, entry.source)
-        if not is_string:
+        if entry.obj is not None:
             self._check(entry, target)
             entry.status = "ok"
         self._entries[name] = entry
@@ -206,7 +267,7 @@ class Registry:
         return names
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self._entries or name in self._aliases
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
@@ -218,14 +279,73 @@ class Registry:
         """Every entry, sorted by name (no import)."""
         return [self._entries[name] for name in self.names()]
 
-    def info(self, name: str) -> ComponentEntry:
-        """The entry for ``name`` (no import)."""
-        try:
-            return self._entries[name]
-        except KeyError:
+    def aliases(self) -> list[AliasEntry]:
+        """Deprecated names and the components they resolve to, sorted by name (no import)."""
+        return [self._aliases[name] for name in sorted(self._aliases)]
+
+    def register_alias(self, old: str, new: str) -> Callable[[], None]:
+        """Make ``old`` a deprecated name of component ``new``; returns an undo function.
+
+        Raises
+        ------
+        DuplicateComponentError
+            If ``old`` is the name of a component or already an alias.
+        """
+        if old in self._entries or old in self._aliases:
+            taken = self._entries[old].source if old in self._entries else "an alias"
+            raise DuplicateComponentError(self.kind.name, old, taken, f"an alias of {new!r}")
+        alias = AliasEntry(self.kind.name, old, new, None, None)
+        self._aliases[old] = alias
+
+        def unregister() -> None:
+            if self._aliases.get(old) is alias:
+                del self._aliases[old]
+
+        return unregister
+
+    def canonical(self, name: str) -> str:
+        """The current name of ``name``: itself, or the component a deprecated alias names.
+
+        Using an alias logs a deprecation warning once per name.
+
+        Raises
+        ------
+        UnknownComponentError
+            Neither a component nor an alias; the message suggests close names.
+        """
+        if name in self._entries:
+            return name
+        alias = self._aliases.get(name)
+        if alias is None:
             raise UnknownComponentError(
-                self.kind.name, name, self._entries, noun=self.kind.singular
-            ) from None
+                self.kind.name,
+                name,
+                [*self._entries, *self._aliases],
+                noun=self.kind.singular,
+            )
+        if alias.target not in self._entries:
+            raise UnknownComponentError(
+                self.kind.name,
+                alias.target,
+                self._entries,
+                noun=f"{self.kind.singular} (the new name of the alias {name!r})",
+            )
+        if name not in self._warned_aliases:
+            self._warned_aliases.add(name)
+            origin = f" (declared by {alias.distribution})" if alias.distribution else ""
+            logger.warning(
+                "%s %r is a deprecated name of %r%s; use %r",
+                self.kind.singular,
+                name,
+                alias.target,
+                origin,
+                alias.target,
+            )
+        return alias.target
+
+    def info(self, name: str) -> ComponentEntry:
+        """The entry for ``name`` or the component a deprecated alias names (no import)."""
+        return self._entries[self.canonical(name)]
 
     def preflight(self) -> None:
         """Mark as broken the not-yet-loaded entries whose failure is visible without importing."""
@@ -265,8 +385,57 @@ class Registry:
             reason=entry.error or "unknown error",
         )
 
+    def _usable(self, name: str) -> ComponentEntry:
+        """The entry of ``name`` (or of what its alias names), refusing duplicates and failures."""
+        entry = self.info(name)
+        if entry.conflicts:
+            raise DuplicateComponentError(
+                self.kind.name, entry.name, entry.source, entry.conflicts[0]
+            )
+        if entry.cause is not None:
+            raise self._failure(entry) from entry.cause
+        return entry
+
+    def _guarded(self, entry: ComponentEntry, step: Callable[[], Any]) -> Any:
+        """Run an import step of ``entry``, recording and re-raising any failure."""
+        try:
+            return step()
+        except PluginLoadError as err:
+            entry.status, entry.error, entry.cause = "error", err.reason, err
+            raise
+        except Exception as exc:
+            entry.status, entry.error, entry.cause = "error", f"{type(exc).__name__}: {exc}", exc
+            raise self._failure(entry) from exc
+
+    def _declared(self, entry: ComponentEntry) -> Any:
+        """What the entry point names: a :class:`LazyComponent` or the component itself.
+
+        Importing a declaration's module is cheap by design; the component it names is not
+        imported here.
+        """
+        if entry.declaration is not None:
+            return entry.declaration
+        if entry.obj is not None:
+            return entry.obj
+
+        def resolve() -> Any:
+            obj = resolve_target(entry.target)
+            if not isinstance(obj, LazyComponent):
+                self._check(entry, obj)
+            return obj
+
+        obj = self._guarded(entry, resolve)
+        if isinstance(obj, LazyComponent):
+            entry.declaration = obj
+        else:
+            entry.obj, entry.status, entry.error = obj, "ok", None
+        return obj
+
     def load(self, name: str) -> Any:
         """Import (once) and return the component registered as ``name``.
+
+        ``name`` may be a deprecated alias. A :class:`~ephys_core.components.LazyComponent`
+        declaration is resolved to the component it names.
 
         Raises
         ------
@@ -278,24 +447,58 @@ class Registry:
             The component failed to import or lacks required attributes; the original
             exception is chained.
         """
-        entry = self.info(name)
-        if entry.conflicts:
-            raise DuplicateComponentError(self.kind.name, name, entry.source, entry.conflicts[0])
+        entry = self._usable(name)
         if entry.status == "ok":
             return entry.obj
-        if entry.cause is not None:
-            raise self._failure(entry) from entry.cause
-        try:
-            obj = entry.obj if entry.obj is not None else resolve_target(entry.target)
+        declared = self._declared(entry)
+        if not isinstance(declared, LazyComponent):
+            return declared
+
+        def resolve() -> Any:
+            obj = resolve_target(declared.target)
             self._check(entry, obj)
-        except PluginLoadError as err:
-            entry.status, entry.error, entry.cause = "error", err.reason, err
-            raise
-        except Exception as exc:
-            entry.status, entry.error, entry.cause = "error", f"{type(exc).__name__}: {exc}", exc
-            raise self._failure(entry) from exc
+            self._check_declaration(entry, declared, obj)
+            return obj
+
+        obj = self._guarded(entry, resolve)
         entry.obj, entry.status, entry.error = obj, "ok", None
         return obj
+
+    def _check_declaration(self, entry: ComponentEntry, declared: LazyComponent, obj: Any) -> None:
+        problems = []
+        if getattr(obj, "Config", None) is not declared.Config:
+            problems.append(
+                f"its Config is not the declared {declared.Config.__module__}."
+                f"{declared.Config.__qualname__}"
+            )
+        problems += [
+            f"its {key} is {getattr(obj, key, None)!r}, declared {value!r}"
+            for key, value in declared.metadata.items()
+            if getattr(obj, key, None) != value
+        ]
+        if problems:
+            raise PluginLoadError(
+                kind=self.kind.name,
+                name=entry.name,
+                target=entry.target,
+                distribution=entry.distribution,
+                version=entry.version,
+                reason=f"{declared.target} does not match its declaration: " + "; ".join(problems),
+            )
+
+    def metadata(self, name: str, key: str, default: Any = None) -> Any:
+        """A class attribute of component ``name`` (``metrics``, ``causal``, ...).
+
+        Read from the :class:`~ephys_core.components.LazyComponent` declaration when it
+        declares ``key``, so that the component is not imported; otherwise from the
+        component itself.
+        """
+        declared = self._declared(self._usable(name))
+        if isinstance(declared, LazyComponent):
+            if key in declared.metadata:
+                return declared.metadata[key]
+            declared = self.load(name)
+        return getattr(declared, key, default)
 
     def load_all(self) -> dict[str, Any]:
         """Load every component; broken ones are recorded and reported, not raised.
@@ -314,8 +517,12 @@ class Registry:
         return loaded
 
     def config_model(self, name: str) -> type[BaseModel]:
-        """The pydantic model that validates the parameters of component ``name``."""
-        return self.load(name).Config  # type: ignore[no-any-return]
+        """The pydantic model that validates the parameters of component ``name``.
+
+        Components registered through a :class:`~ephys_core.components.LazyComponent` are
+        not imported.
+        """
+        return self._declared(self._usable(name)).Config  # type: ignore[no-any-return]
 
     def create(
         self, name: str, config: Mapping[str, Any] | BaseModel | None = None, /, **overrides: Any
@@ -357,4 +564,3 @@ class Registry:
             data = config.model_dump() if hasattr(config, "model_dump") else dict(config)
         data.update(updates)
         return validate_model(model, data, prefix=prefix)
-

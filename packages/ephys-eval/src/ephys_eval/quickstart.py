@@ -23,6 +23,7 @@ import yaml
 
 from ephys_core.errors import EphysError
 from ephys_core.logging import get_logger
+from ephys_core.reporting import SummaryTable
 
 __all__ = ["QuickstartResult", "quickstart", "quickstart_config"]
 
@@ -41,6 +42,7 @@ class QuickstartResult:
     report: Path
     beats_baselines: bool
     verdict: str
+    tables: list[SummaryTable]
 
 
 def _stages(simulated: bool) -> list[dict[str, Any]]:
@@ -190,16 +192,12 @@ def quickstart(
     checkpoint = result.best_checkpoint or result.last_checkpoint
     assert checkpoint is not None
     report_dir = out / "report"
-    summary_data = evaluate(checkpoint, load_config(config_path), report_dir)
-    teacher = summary_data["evaluators"]["token_forecast"]["teacher_forced"]
-    model = teacher["model"]["cross_entropy"]
-    baselines = {
-        name: teacher[name]["cross_entropy"] for name in ("repeat_last", "token_frequency")
-    }
-    beats = all(model < value for value in baselines.values())
-    verdict = (
-        f"validation cross-entropy: model {model:.3f} vs repeat-last "
-        f"{baselines['repeat_last']:.3f} and token-frequency {baselines['token_frequency']:.3f} "
-        f"nats/token: the model {'beats' if beats else 'does not beat'} both baselines"
+    evaluation = evaluate(checkpoint, load_config(config_path), report_dir)
+    from ephys_eval.token_forecast import TokenForecast
+
+    result = evaluation.summary["evaluators"]["token_forecast"]
+    beats, verdict = TokenForecast.verdict(result)
+    assert evaluation.report is not None
+    return QuickstartResult(
+        out, evaluation.summary, evaluation.report, beats, verdict, evaluation.tables
     )
-    return QuickstartResult(out, summary_data, report_dir / "report.md", beats, verdict)

@@ -1,70 +1,47 @@
-"""``summary.json`` and ``report.md`` of an evaluation run."""
+"""``summary.json`` and ``report.md`` of an evaluation run.
+
+The report knows no evaluator's result layout: each evaluator renders its own section
+(:func:`ephys_core.reporting.section_of`), and plugins add theirs through the
+``ephys_report_sections`` hook.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ephys_core.hookspecs import ReportSection
+from ephys_core.files import atomic_write_bytes
+from ephys_core.reporting import ReportSection
 
 __all__ = ["write_report"]
 
 
-def _fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+def write_report(
+    out_dir: Path,
+    summary: dict[str, Any],
+    evaluator_sections: Sequence[ReportSection],
+    plugin_sections: Sequence[ReportSection],
+) -> Path:
+    """Write ``summary.json`` (plugin sections' data under ``sections``) and ``report.md``.
 
-
-def _token_forecast_markdown(result: Mapping[str, Any]) -> list[str]:
-    tf, ro = result["teacher_forced"], result["rollout"]
-    lines = [
-        f"### Teacher-forced ({tf['split']} split, {tf['n_windows']} windows)",
-        "",
-        "| forecaster | cross-entropy (nats/token) | accuracy |",
-        "|---|---|---|",
-    ]
-    for name in ("model", "repeat_last", "token_frequency"):
-        lines.append(
-            f"| {name} | {_fmt(tf[name]['cross_entropy'])} | {_fmt(tf[name]['accuracy'])} |"
-        )
-    lines += [
-        "",
-        f"### Rollouts ({ro['n_contexts']} contexts of {_fmt(ro['context_seconds'])} s, "
-        f"{_fmt(ro['horizon_seconds'])} s ahead, {ro['sampling']['strategy']} sampling)",
-        "",
-        "| forecaster | PSD log-distance | correlation distance | diverges after (s) |",
-        "|---|---|---|---|",
-    ]
-    for name in ("model", "repeat_last", "token_frequency"):
-        lines.append(
-            f"| {name} | {_fmt(ro['psd_log_distance'][name])} | "
-            f"{_fmt(ro['correlation_distance'][name])} | "
-            f"{_fmt(ro['divergence_seconds'][name])} |"
-        )
-    lines.append("")
-    lines += [f"![{key}]({name})" for key, name in result["figures"].items()]
-    return lines
-
-
-def write_report(out_dir: Path, summary: dict[str, Any], sections: Sequence[ReportSection]) -> None:
-    """Write ``summary.json`` (with plugin sections under ``sections``) and ``report.md``."""
-    summary["sections"] = {s.title: dict(s.data) for s in sections}
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    Returns
+    -------
+    Path
+        ``report.md``.
+    """
+    summary["sections"] = {s.title: dict(s.data) for s in plugin_sections}
+    text = json.dumps(summary, indent=1, default=str) + "\n"
+    atomic_write_bytes(out_dir / "summary.json", text.encode("utf-8"))
     lines = [
         f"# Evaluation of {summary['run']} ({summary['model']})",
         "",
         f"Checkpoint: `{summary['checkpoint']}`",
         "",
     ]
-    for name, result in summary["evaluators"].items():
-        lines += [f"## {name}", ""]
-        if {"teacher_forced", "rollout", "figures"} <= set(result):
-            lines += _token_forecast_markdown(result)
-        else:
-            lines += ["```json", json.dumps(result, indent=1), "```"]
-        lines.append("")
-    for section in sections:
-        lines += [f"## {section.title}", "", section.body, ""]
-        lines += [f"![{Path(f).stem}]({f})" for f in section.figures]
-    (out_dir / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for section in [*evaluator_sections, *plugin_sections]:
+        lines += [*section.to_markdown(), ""]
+    report = out_dir / "report.md"
+    atomic_write_bytes(report, ("\n".join(lines).rstrip() + "\n").encode("utf-8"))
+    return report

@@ -22,23 +22,28 @@ Result keys (also the ``summary.json`` entry of this evaluator):
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import Field
 
-from ephys_core.components import Component, ComponentConfig
+from ephys_core.components import Component
 from ephys_core.errors import ConfigError
 from ephys_core.logging import get_logger
 from ephys_core.protocols import EvaluationContext
+from ephys_core.reporting import ReportSection, SummaryTable
 from ephys_eval import plots
 from ephys_eval.baselines import TokenStatistics
+from ephys_eval.configs import TokenForecastConfig
 from ephys_eval.metrics import correlation_distance, divergence_curve, psd_log_distance
 
 __all__ = ["TokenForecast"]
 
 logger = get_logger(__name__)
 FORECASTERS = ("model", "repeat_last", "token_frequency")
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _primary(value: Any) -> Any:
@@ -58,29 +63,10 @@ def _to_device(value: Any, device: str) -> Any:
 class TokenForecast(Component):
     """Teacher-forced and free-running evaluation of a token forecaster against baselines."""
 
-    class Config(ComponentConfig):
-        max_batches: int = Field(50, ge=1, description="Teacher-forced batches scored.")
-        batch_size: int = Field(16, ge=1, description="Windows per teacher-forced batch.")
-        stats_batches: int = Field(
-            50, ge=1, description="Training batches counted for the baselines' statistics."
-        )
-        n_contexts: int = Field(8, ge=1, description="Real contexts rolled out.")
-        context_seconds: float | None = Field(
-            None, gt=0, description="Context length; the training window by default."
-        )
-        horizon_seconds: float = Field(2.0, gt=0, description="Length of each rollout.")
-        strategy: Literal["argmax", "multinomial", "top_k", "top_p"] = Field(
-            "multinomial", description="Sampling strategy of the rollouts."
-        )
-        temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
-        top_k: int = Field(50, ge=1, description="Tokens kept by top_k sampling.")
-        top_p: float = Field(0.9, gt=0, le=1, description="Mass kept by top_p sampling.")
-        use_cache: bool = Field(True, description="Use the model's key/value cache.")
-        seed: int = Field(0, description="Seed of context choice and sampling.")
-
+    Config: ClassVar[type[TokenForecastConfig]] = TokenForecastConfig
     outputs: ClassVar[tuple[str, ...]] = ("teacher_forced", "rollout", "figures")
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: TokenForecastConfig) -> None:
         self.config = config
 
     # -- teacher forcing --------------------------------------------------------------------
@@ -285,10 +271,89 @@ class TokenForecast(Component):
         )
         return {"teacher_forced": teacher, "rollout": rollout, "figures": figures}
 
+    # -- rendering (the report and the command line call these; they parse nothing) ---------
+    @staticmethod
+    def summary_tables(result: dict[str, Any]) -> list[SummaryTable]:
+        """One table: each forecaster's teacher-forced and rollout scores."""
+        tf, ro = result["teacher_forced"], result["rollout"]
+        rows = [
+            (
+                name,
+                _fmt(tf[name]["cross_entropy"]),
+                _fmt(tf[name]["accuracy"]),
+                _fmt(ro["psd_log_distance"][name]),
+                _fmt(ro["divergence_seconds"][name]),
+            )
+            for name in FORECASTERS
+        ]
+        return [
+            SummaryTable(
+                f"token_forecast on the {tf['split']} split",
+                [
+                    "forecaster",
+                    "cross-entropy",
+                    "accuracy",
+                    "PSD log-distance",
+                    "diverges after (s)",
+                ],
+                rows,
+            )
+        ]
+
+    @staticmethod
+    def report_section(result: dict[str, Any]) -> ReportSection:
+        """The teacher-forced and rollout tables and the four figures."""
+        tf, ro = result["teacher_forced"], result["rollout"]
+        teacher = SummaryTable(
+            "",
+            ["forecaster", "cross-entropy (nats/token)", "accuracy"],
+            [(n, _fmt(tf[n]["cross_entropy"]), _fmt(tf[n]["accuracy"])) for n in FORECASTERS],
+        )
+        rollout = SummaryTable(
+            "",
+            ["forecaster", "PSD log-distance", "correlation distance", "diverges after (s)"],
+            [
+                (
+                    n,
+                    _fmt(ro["psd_log_distance"][n]),
+                    _fmt(ro["correlation_distance"][n]),
+                    _fmt(ro["divergence_seconds"][n]),
+                )
+                for n in FORECASTERS
+            ],
+        )
+        lines = [
+            f"### Teacher-forced ({tf['split']} split, {tf['n_windows']} windows)",
+            "",
+            *teacher.to_markdown(),
+            "",
+            f"### Rollouts ({ro['n_contexts']} contexts of {_fmt(ro['context_seconds'])} s, "
+            f"{_fmt(ro['horizon_seconds'])} s ahead, {ro['sampling']['strategy']} sampling)",
+            "",
+            *rollout.to_markdown(),
+        ]
+        return ReportSection(
+            "token_forecast", body="\n".join(lines), figures=list(result["figures"].values())
+        )
+
+    @staticmethod
+    def verdict(result: dict[str, Any]) -> tuple[bool, str]:
+        """Whether the model's teacher-forced cross-entropy beats every baseline, in words."""
+        tf = result["teacher_forced"]
+        model = tf["model"]["cross_entropy"]
+        baselines = {n: tf[n]["cross_entropy"] for n in FORECASTERS if n != "model"}
+        beats = all(model < value for value in baselines.values())
+        shown = " and ".join(f"{n.replace('_', '-')} {v:.3f}" for n, v in baselines.items())
+        return beats, (
+            f"{tf['split']} cross-entropy: model {model:.3f} vs {shown} nats/token: the model "
+            f"{'beats' if beats else 'does not beat'} "
+            f"{'both baselines' if len(baselines) == 2 else 'every baseline'}"
+        )
+
     @classmethod
     def example_context(cls, workdir: Path) -> EvaluationContext:
         """A tiny untrained gpt2meg on a small synthetic dataset."""
-        from ephys_core import get_registry
+        from ephys_core.plugins import get_registry
         from ephys_data.synthetic import write_example_dataset
 
         root = write_example_dataset(Path(workdir) / "prepared", seconds=6)
@@ -310,6 +375,6 @@ class TokenForecast(Component):
         )
 
     @classmethod
-    def example_config(cls, workdir: Path | None = None) -> Config:
+    def example_config(cls, workdir: Path | None = None) -> TokenForecastConfig:
         """Small enough to run in seconds."""
         return cls.Config(max_batches=2, stats_batches=2, n_contexts=2, horizon_seconds=0.3)

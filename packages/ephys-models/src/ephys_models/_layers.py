@@ -10,33 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 
-from ephys_core.components import ComponentConfig
-
 __all__ = ["ContextEmbedding", "TokenBatch", "example_tokens", "gpt_init", "parse_tokens"]
-
-
-class TokenModelConfig(ComponentConfig):
-    """Fields every token model shares; the engine fills them from the dataset when unset."""
-
-    n_channels: int = Field(4, gt=0, description="Channels (filled from the dataset).")
-    vocab_size: int = Field(
-        256, gt=1, description="Token vocabulary size V (filled from the dataset)."
-    )
-    n_conditions: int = Field(
-        0,
-        ge=0,
-        description="Condition classes; labels lie in [0, n_conditions] with 0 = no "
-        "condition. 0 disables condition embeddings (filled from the dataset).",
-    )
-    n_subjects: int = Field(
-        0,
-        ge=0,
-        description="Subjects, indexed [0, n_subjects), for subject embeddings; 0 disables "
-        "them (filled from the dataset).",
-    )
 
 
 @dataclass

@@ -8,24 +8,17 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar
 
 import torch
-from pydantic import Field, model_validator
 from torch import nn
 from torch.nn import functional as F
 from transformers import GPT2Config, GPT2Model
 
-from ephys_core.components import Component
 from ephys_core.logging import get_logger
-from ephys_models._layers import (
-    ContextEmbedding,
-    TokenModelConfig,
-    example_tokens,
-    gpt_init,
-    parse_tokens,
-)
-from ephys_models.generation import TokenForecaster
+from ephys_models._layers import ContextEmbedding, gpt_init
+from ephys_models.configs.gpt2meg import GPT2MEGConfig
+from ephys_models.token_model import TokenModel
 
 __all__ = ["GPT2MEG"]
 
@@ -42,7 +35,7 @@ def _output_cache(output: Any) -> Any:
     return getattr(output, _CACHE_ARG, None)
 
 
-class GPT2MEG(Component, TokenForecaster, nn.Module):
+class GPT2MEG(TokenModel):
     """A GPT-2 transformer forecasting the next mu-law token of every channel.
 
     Channels are folded into the batch: each channel is its own causal sequence over time, and
@@ -56,38 +49,11 @@ class GPT2MEG(Component, TokenForecaster, nn.Module):
     Generation (:meth:`forecast`) reuses the attention keys and values (the Hugging Face cache).
     """
 
-    class Config(TokenModelConfig):
-        d_model: int = Field(384, gt=0, description="Width of the transformer.")
-        n_layers: int = Field(12, gt=0, description="Transformer blocks.")
-        n_heads: int = Field(6, gt=0, description="Attention heads; must divide d_model.")
-        context_length: int = Field(
-            512, gt=1, description="Longest input (time steps); also the generation window."
-        )
-        dropout: float = Field(
-            0.1, ge=0, lt=1, description="Dropout of embeddings, attention and residuals."
-        )
-        tie_embeddings: bool = Field(
-            True, description="Use the token embedding matrix as the output head."
-        )
-        attn_implementation: Literal["sdpa", "eager"] = Field(
-            "sdpa", description="Attention kernel of the backbone: `sdpa` (fast) or `eager`."
-        )
+    Config: ClassVar[type[GPT2MEGConfig]] = GPT2MEGConfig
+    label: ClassVar[str] = "gpt2meg"
 
-        @model_validator(mode="after")
-        def _heads_divide_width(self) -> Self:
-            if self.d_model % self.n_heads:
-                raise ValueError(
-                    f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})"
-                )
-            return self
-
-    causal: ClassVar[bool] = True
-    input_time_axis: ClassVar[int] = -1
-    output_time_axis: ClassVar[int] = -2
-
-    def __init__(self, config: Config) -> None:
-        super().__init__()
-        self.config = config
+    def __init__(self, config: GPT2MEGConfig) -> None:
+        super().__init__(config)
         hf_config = GPT2Config(
             vocab_size=config.vocab_size,
             n_positions=config.context_length,
@@ -114,7 +80,7 @@ class GPT2MEG(Component, TokenForecaster, nn.Module):
         log.debug("gpt2meg: %d parameters", sum(p.numel() for p in self.parameters()))
 
     @classmethod
-    def example_config(cls, workdir: Path | None = None) -> Config:
+    def example_config(cls, workdir: Path | None = None) -> GPT2MEGConfig:
         return cls.Config(
             n_channels=3,
             vocab_size=16,
@@ -127,15 +93,10 @@ class GPT2MEG(Component, TokenForecaster, nn.Module):
             dropout=0.1,
         )
 
-    @property
-    def max_context(self) -> int:  # type: ignore[override]
-        """Time steps the model attends to (the generation window)."""
-        return self.config.context_length
-
     # -- forward --------------------------------------------------------------------------
 
     def _embed(self, inputs: Any) -> tuple[torch.Tensor, tuple[int, int, int]]:
-        batch = parse_tokens(inputs, self.config.n_channels, "gpt2meg")
+        batch = self.parse(inputs)
         b, c, t = batch.x.shape
         h = self.backbone.wte(batch.x)  # (B, C, T, D): the token embedding consumes (B, C, T)
         extra = self.context(batch, "gpt2meg")
@@ -147,43 +108,14 @@ class GPT2MEG(Component, TokenForecaster, nn.Module):
         weight = self.backbone.wte.weight if self.head is None else self.head.weight
         return F.linear(hidden, weight).reshape(*shape, -1)
 
-    def _run(self, inputs: Any, cache: Any, use_cache: bool) -> tuple[torch.Tensor, Any]:
+    def _run(self, inputs: Any, state: Any, cache: bool) -> tuple[torch.Tensor, Any]:
         embeds, shape = self._embed(inputs)
-        past = 0 if cache is None else cache.get_seq_length()
+        past = 0 if state is None else state.get_seq_length()
         if past + shape[2] > self.config.context_length:
             raise ValueError(
                 f"gpt2meg: {past + shape[2]} time steps exceed context_length="
                 f"{self.config.context_length}; use a shorter window or a larger context_length"
             )
-        kwargs = {_CACHE_ARG: cache} if cache is not None else {}
-        output = self.backbone(inputs_embeds=embeds, use_cache=use_cache, **kwargs)
+        kwargs = {_CACHE_ARG: state} if state is not None else {}
+        output = self.backbone(inputs_embeds=embeds, use_cache=cache, **kwargs)
         return self._logits(output.last_hidden_state, shape), _output_cache(output)
-
-    def forward(self, inputs: Any) -> torch.Tensor:
-        """Logits ``(B, C, T, V)`` for token ids ``(B, C, T)`` (or a mapping with ``"x"``)."""
-        return self._run(inputs, None, use_cache=False)[0]
-
-    def example_input(self, batch_size: int = 2) -> Any:
-        cfg = self.config
-        return example_tokens(
-            batch_size,
-            cfg.n_channels,
-            min(16, cfg.context_length),
-            cfg.vocab_size,
-            cfg.n_conditions,
-            cfg.n_subjects,
-        )
-
-    def output_shape(self, inputs: Any) -> tuple[int, ...]:
-        x = inputs["x"] if isinstance(inputs, dict) else inputs
-        return (*x.shape, self.config.vocab_size)
-
-    # -- generation hooks -----------------------------------------------------------------
-
-    def _prefill(self, inputs: Any) -> tuple[torch.Tensor, Any]:
-        logits, cache = self._run(inputs, None, use_cache=True)
-        return logits[:, :, -1], cache
-
-    def _step(self, inputs: Any, state: Any) -> tuple[torch.Tensor, Any]:
-        logits, cache = self._run(inputs, state, use_cache=True)
-        return logits[:, :, -1], cache

@@ -9,10 +9,10 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
-from pydantic import Field
 from torch.nn import functional as F
 
-from ephys_core.components import Component, ComponentConfig
+from ephys_core.components import Component
+from ephys_models.configs.losses import CrossEntropyConfig, MSEConfig
 from ephys_tokenizers import mulaw
 
 __all__ = ["MSE", "CrossEntropy"]
@@ -75,14 +75,10 @@ class CrossEntropy(Component):
     amplitude is the probability-weighted mean of the decoded codes.
     """
 
-    class Config(ComponentConfig):
-        label_smoothing: float = Field(
-            0.0, ge=0, lt=1, description="Mass spread uniformly over the vocabulary."
-        )
-
+    Config: ClassVar[type[CrossEntropyConfig]] = CrossEntropyConfig
     metrics: ClassVar[tuple[str, ...]] = ("accuracy", "mse")
 
-    def __init__(self, config: Config | None = None) -> None:
+    def __init__(self, config: CrossEntropyConfig | None = None) -> None:
         self.config = config or self.Config()
 
     def __call__(self, outputs: Any, targets: Any) -> dict[str, torch.Tensor]:
@@ -139,12 +135,10 @@ class MSE(Component):
     restricts the loss to present channels. Metric: ``mae``, the mean absolute error.
     """
 
-    class Config(ComponentConfig):
-        pass
-
+    Config: ClassVar[type[MSEConfig]] = MSEConfig
     metrics: ClassVar[tuple[str, ...]] = ("mae",)
 
-    def __init__(self, config: Config | None = None) -> None:
+    def __init__(self, config: MSEConfig | None = None) -> None:
         self.config = config or self.Config()
 
     def __call__(self, outputs: Any, targets: Any) -> dict[str, torch.Tensor]:

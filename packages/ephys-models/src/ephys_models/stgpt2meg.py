@@ -7,23 +7,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import torch
-from pydantic import Field, model_validator
 from torch import nn
 from torch.nn import functional as F
 
-from ephys_core.components import Component
 from ephys_core.logging import get_logger
-from ephys_models._layers import (
-    ContextEmbedding,
-    TokenModelConfig,
-    example_tokens,
-    gpt_init,
-    parse_tokens,
-)
-from ephys_models.generation import TokenForecaster
+from ephys_models._layers import ContextEmbedding, gpt_init
+from ephys_models.configs.stgpt2meg import STGPT2MEGConfig
+from ephys_models.token_model import TokenModel
 
 __all__ = ["STGPT2MEG"]
 
@@ -147,7 +140,7 @@ class _STBlock(nn.Module):
         return hs.reshape(b, t, c, d).transpose(1, 2), buffer
 
 
-class STGPT2MEG(Component, TokenForecaster, nn.Module):
+class STGPT2MEG(TokenModel):
     """A factorised spatio-temporal transformer forecasting the next mu-law token per channel.
 
     Each block applies causal self-attention over time within every channel, then
@@ -164,34 +157,11 @@ class STGPT2MEG(Component, TokenForecaster, nn.Module):
     the spatial attention among its own channels.
     """
 
-    class Config(TokenModelConfig):
-        d_model: int = Field(256, gt=0, description="Width of the transformer.")
-        n_layers: int = Field(8, gt=0, description="Spatio-temporal blocks.")
-        n_heads: int = Field(8, gt=0, description="Attention heads; must divide d_model.")
-        mlp_ratio: int = Field(4, gt=0, description="Hidden width of the MLP / d_model.")
-        context_length: int = Field(
-            512, gt=1, description="Longest input (time steps); also the generation window."
-        )
-        dropout: float = Field(0.1, ge=0, lt=1, description="Dropout of attention and MLPs.")
-        tie_embeddings: bool = Field(
-            True, description="Use the token embedding matrix as the output head."
-        )
+    Config: ClassVar[type[STGPT2MEGConfig]] = STGPT2MEGConfig
+    label: ClassVar[str] = "stgpt2meg"
 
-        @model_validator(mode="after")
-        def _heads_divide_width(self) -> Self:
-            if self.d_model % self.n_heads:
-                raise ValueError(
-                    f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})"
-                )
-            return self
-
-    causal: ClassVar[bool] = True
-    input_time_axis: ClassVar[int] = -1
-    output_time_axis: ClassVar[int] = -2
-
-    def __init__(self, config: Config) -> None:
-        super().__init__()
-        self.config = config
+    def __init__(self, config: STGPT2MEGConfig) -> None:
+        super().__init__(config)
         d = config.d_model
         self.token = nn.Embedding(config.vocab_size, d)
         self.position = nn.Embedding(config.context_length, d)
@@ -213,7 +183,7 @@ class STGPT2MEG(Component, TokenForecaster, nn.Module):
         log.debug("stgpt2meg: %d parameters", sum(p.numel() for p in self.parameters()))
 
     @classmethod
-    def example_config(cls, workdir: Path | None = None) -> Config:
+    def example_config(cls, workdir: Path | None = None) -> STGPT2MEGConfig:
         return cls.Config(
             n_channels=3,
             vocab_size=16,
@@ -227,15 +197,12 @@ class STGPT2MEG(Component, TokenForecaster, nn.Module):
             dropout=0.1,
         )
 
-    @property
-    def max_context(self) -> int:  # type: ignore[override]
-        """Time steps the model attends to (the generation window)."""
-        return self.config.context_length
-
     def _run(
-        self, inputs: Any, buffers: list[_KVBuffer] | None, capacity: int
+        self, inputs: Any, state: list[_KVBuffer] | None, cache: bool
     ) -> tuple[torch.Tensor, list[_KVBuffer] | None]:
-        batch = parse_tokens(inputs, self.config.n_channels, "stgpt2meg")
+        buffers = state
+        capacity = self.config.context_length if cache else 0
+        batch = self.parse(inputs)
         t = batch.x.shape[-1]
         start = buffers[0].length if buffers else 0
         if start + t > self.config.context_length:
@@ -256,32 +223,3 @@ class STGPT2MEG(Component, TokenForecaster, nn.Module):
         h = self.norm(h)
         weight = self.token.weight if self.head is None else self.head.weight
         return F.linear(h, weight), (new_buffers if capacity else None)
-
-    def forward(self, inputs: Any) -> torch.Tensor:
-        """Logits ``(B, C, T, V)`` for token ids ``(B, C, T)`` (or a mapping with ``"x"``)."""
-        return self._run(inputs, None, 0)[0]
-
-    def example_input(self, batch_size: int = 2) -> Any:
-        cfg = self.config
-        return example_tokens(
-            batch_size,
-            cfg.n_channels,
-            min(16, cfg.context_length),
-            cfg.vocab_size,
-            cfg.n_conditions,
-            cfg.n_subjects,
-        )
-
-    def output_shape(self, inputs: Any) -> tuple[int, ...]:
-        x = inputs["x"] if isinstance(inputs, dict) else inputs
-        return (*x.shape, self.config.vocab_size)
-
-    # -- generation hooks -----------------------------------------------------------------
-
-    def _prefill(self, inputs: Any) -> tuple[torch.Tensor, Any]:
-        logits, buffers = self._run(inputs, None, self.config.context_length)
-        return logits[:, :, -1], buffers
-
-    def _step(self, inputs: Any, state: Any) -> tuple[torch.Tensor, Any]:
-        logits, buffers = self._run(inputs, state, self.config.context_length)
-        return logits[:, :, -1], buffers

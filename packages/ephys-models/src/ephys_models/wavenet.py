@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from pydantic import Field, field_validator
 from torch import nn
 from torch.nn import functional as F
 
-from ephys_core.components import Component
 from ephys_core.logging import get_logger
-from ephys_models._layers import ContextEmbedding, TokenModelConfig, example_tokens, parse_tokens
-from ephys_models.generation import TokenForecaster
+from ephys_models._layers import ContextEmbedding
+from ephys_models.configs.wavenet import WaveNetConfig
+from ephys_models.token_model import TokenModel
 
 __all__ = ["WaveNet"]
 
@@ -83,7 +82,7 @@ class _GatedLayer(nn.Module):
         return out, skip, padded[..., 1:]
 
 
-class WaveNet(Component, TokenForecaster, nn.Module):
+class WaveNet(TokenModel):
     """A WaveNet forecasting the next mu-law token of every channel from all channels' past.
 
     Every channel has its own token-embedding table; the per-channel embeddings are
@@ -100,43 +99,12 @@ class WaveNet(Component, TokenForecaster, nn.Module):
     costs the same however long the rollout.
     """
 
-    class Config(TokenModelConfig):
-        embedding_dim: int = Field(8, gt=0, description="Token embedding width per channel.")
-        residual_channels: int = Field(128, gt=0, description="Width of the residual stream.")
-        gate_channels: int = Field(128, gt=0, description="Width of each gated activation.")
-        skip_channels: int = Field(256, gt=0, description="Width of the skip connections.")
-        head_channels: int = Field(256, gt=0, description="Hidden width of the output head.")
-        kernel_size: int = Field(2, ge=2, description="Temporal kernel size.")
-        dilations: list[int] = Field(
-            default_factory=lambda: [2**i for i in range(8)] * 2,
-            min_length=1,
-            description="Dilation of each layer (default 1..128 twice: 511-sample field).",
-        )
-        context_dim: int = Field(
-            16, gt=0, description="Width of the condition/subject embeddings fed to the gates."
-        )
-        dropout: float = Field(0.0, ge=0, lt=1, description="Dropout of the gated activations.")
-        generation_window: int | None = Field(
-            None,
-            gt=0,
-            description="Steps kept by forecast() without the cache (and before re-filling "
-            "it); default twice the receptive field.",
-        )
+    Config: ClassVar[type[WaveNetConfig]] = WaveNetConfig
+    label: ClassVar[str] = "wavenet"
+    example_steps: ClassVar[int] = 24
 
-        @field_validator("dilations")
-        @classmethod
-        def _positive(cls, value: list[int]) -> list[int]:
-            if any(d < 1 for d in value):
-                raise ValueError(f"dilations must be >= 1; got {value}")
-            return value
-
-    causal: ClassVar[bool] = True
-    input_time_axis: ClassVar[int] = -1
-    output_time_axis: ClassVar[int] = -2
-
-    def __init__(self, config: Config) -> None:
-        super().__init__()
-        self.config = config
+    def __init__(self, config: WaveNetConfig) -> None:
+        super().__init__(config)
         c, v, e = config.n_channels, config.vocab_size, config.embedding_dim
         # one table of C * V rows: row c * V + token is channel c's embedding of the token
         self.token = nn.Embedding(c * v, e)
@@ -177,7 +145,7 @@ class WaveNet(Component, TokenForecaster, nn.Module):
         )
 
     @classmethod
-    def example_config(cls, workdir: Path | None = None) -> Config:
+    def example_config(cls, workdir: Path | None = None) -> WaveNetConfig:
         return cls.Config(
             n_channels=3,
             vocab_size=16,
@@ -196,7 +164,7 @@ class WaveNet(Component, TokenForecaster, nn.Module):
     @property
     def receptive_field(self) -> int:
         """Input steps that each output depends on (including the current one)."""
-        return 1 + (self.config.kernel_size - 1) * sum(self.config.dilations)
+        return self.config.receptive_field
 
     @property
     def max_context(self) -> int:  # type: ignore[override]
@@ -222,10 +190,12 @@ class WaveNet(Component, TokenForecaster, nn.Module):
         return None if context is None else context[:, 0].expand(b, t, -1)
 
     def _run(
-        self, inputs: Any, queues: list[torch.Tensor] | None
+        self, inputs: Any, state: list[torch.Tensor] | None, cache: bool
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The convolutional path over all new steps; ``state`` holds each layer's queue."""
         cfg = self.config
-        batch = parse_tokens(inputs, cfg.n_channels, "wavenet")
+        queues = state
+        batch = self.parse(inputs)
         b, c, t = batch.x.shape
         emb = self.token(batch.x + self.offsets)  # (B, C, T, E)
         h = self.inp(emb.permute(0, 1, 3, 2).reshape(b, c * cfg.embedding_dim, t))
@@ -239,32 +209,13 @@ class WaveNet(Component, TokenForecaster, nn.Module):
         logits = self.head(skips)  # (B, C * V, T)
         return logits.reshape(b, c, cfg.vocab_size, t).permute(0, 1, 3, 2), new_queues
 
-    def forward(self, inputs: Any) -> torch.Tensor:
-        """Logits ``(B, C, T, V)`` for token ids ``(B, C, T)`` (or a mapping with ``"x"``)."""
-        return self._run(inputs, None)[0]
-
-    def example_input(self, batch_size: int = 2) -> Any:
-        cfg = self.config
-        return example_tokens(
-            batch_size, cfg.n_channels, 24, cfg.vocab_size, cfg.n_conditions, cfg.n_subjects
-        )
-
-    def output_shape(self, inputs: Any) -> tuple[int, ...]:
-        x = inputs["x"] if isinstance(inputs, dict) else inputs
-        return (*x.shape, self.config.vocab_size)
-
-    # -- generation hooks -----------------------------------------------------------------
-
-    def _prefill(self, inputs: Any) -> tuple[torch.Tensor, Any]:
-        logits, queues = self._run(inputs, None)
-        return logits[:, :, -1], queues
+    # -- generation: one new step is cheaper as matrix products on the kernel's taps --------
 
     def _step(self, inputs: Any, state: Any) -> tuple[torch.Tensor, Any]:
         cfg = self.config
-        batch = parse_tokens(inputs, cfg.n_channels, "wavenet")
+        batch = self.parse(inputs)
         if batch.x.shape[-1] != 1:  # several new steps: the convolutional path
-            logits, queues = self._run(inputs, state)
-            return logits[:, :, -1], queues
+            return super()._step(inputs, state)
         b, c, _ = batch.x.shape
         emb = self.token(batch.x[..., 0] + self.offsets[:, 0])  # (B, C, E)
         h = F.linear(emb.flatten(1), self.inp.weight[..., 0], self.inp.bias)  # (B, R)

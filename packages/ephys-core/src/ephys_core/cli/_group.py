@@ -1,10 +1,14 @@
 """A typer group whose sub-commands are imported only when they run.
 
-``ephys --help`` lists every command, including those that plugins add through ``ephys.cli``
-entry points, from metadata alone: the listing shows a summary stub, and the real command is
-imported by :meth:`LazyGroup.resolve_command` only when it is invoked (or its own ``--help`` is
-asked for). A plugin command that fails to import gives a one-line error naming its
-distribution; it never breaks the rest of the tool.
+``ephys --help`` lists ephys-core's own commands and every command an installed distribution
+adds through an ``ephys.cli`` entry point, from metadata alone: each command's one-line help is
+read from its source without importing it (:func:`ephys_core._preflight.command_summary`), and
+the real command is imported by :meth:`LazyGroup.resolve_command` only when it is invoked (or
+its own ``--help`` is asked for). A command that fails to import gives a one-line error naming
+its distribution; it never breaks the rest of the tool.
+
+Every error that reaches the command line is printed as one line (``--debug`` shows the
+traceback): errors ephys raises on purpose as they are, anything else with its type.
 """
 
 from __future__ import annotations
@@ -15,50 +19,41 @@ from typing import Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from ephys_core.cli._lifecycle import BUILTIN, BUILTIN_MODULES, LIFECYCLE
 from ephys_core.errors import EphysError
 
-__all__ = ["LazyGroup"]
+__all__ = ["BUILTIN", "LazyGroup"]
 
 PANEL_CORE = "Plugins and configuration"
-PANEL_WORKFLOW = "Workflow"
-PANEL_PLUGINS = "Commands added by plugins"
+PANEL_COMMANDS = "Commands of installed packages"
 
 
 @dataclass(frozen=True)
 class _LazySpec:
-    target: str | None  # "module:attr"; None: provider not installed
+    target: str  # "module:attr"
     help: str
     panel: str
     provider: str
     version: str | None = None
 
 
-def _not_installed(name: str, provider: str) -> TyperCommand:
-    def callback() -> None:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            found = version(provider)
-        except PackageNotFoundError:
-            raise EphysError(
-                f"`ephys {name}` is provided by {provider}, which is not installed: "
-                f'pip install "{provider}"'
-            ) from None
-        raise EphysError(
-            f"`ephys {name}` should come from {provider}, but the installed {provider} {found} "
-            f"does not provide it (EPHYS_DISABLE_PLUGINS may hide it); reinstall or upgrade "
-            f"{provider}"
-        )
-
-    return TyperCommand(
-        name,
-        callback=callback,
-        help=f"{LIFECYCLE[name].help} (needs {provider})",
-        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-        add_help_option=False,
-        rich_help_panel=PANEL_WORKFLOW,
-    )
+#: ephys-core's own commands (they cannot be disabled by the plugin policy)
+BUILTIN: dict[str, _LazySpec] = {
+    "plugins": _LazySpec(
+        "ephys_core.cli.plugins:app", "List installed plugins and their status.", PANEL_CORE, ""
+    ),
+    "info": _LazySpec(
+        "ephys_core.cli.info:app",
+        "Describe one component: parameters, example config.",
+        PANEL_CORE,
+        "",
+    ),
+    "config": _LazySpec(
+        "ephys_core.cli.config:app",
+        "Validate run configurations and print their JSON schema.",
+        PANEL_CORE,
+        "",
+    ),
+}
 
 
 class LazyGroup(TyperGroup):
@@ -73,45 +68,38 @@ class LazyGroup(TyperGroup):
     def _lazy_specs(self) -> dict[str, _LazySpec]:
         if self._specs is not None:
             return self._specs
+        from ephys_core._preflight import command_summary, save_cache
         from ephys_core.kinds import CLI_GROUP
         from ephys_core.logging import get_logger
         from ephys_core.plugins import current_host
 
-        specs = {
-            name: _LazySpec(BUILTIN_MODULES[name], info.help, PANEL_CORE, info.provider)
-            for name, info in BUILTIN.items()
-        }
-        specs.update(
-            (name, _LazySpec(None, info.help, PANEL_WORKFLOW, info.provider))
-            for name, info in LIFECYCLE.items()
-        )
+        specs = dict(BUILTIN)
         for record in current_host().records(CLI_GROUP):
             existing = specs.get(record.name)
-            if record.name in BUILTIN or (existing is not None and existing.target is not None):
+            if existing is not None:
                 get_logger(__name__).warning(
                     "ignoring command %r from %s: the name is already taken by %s",
                     record.name,
                     record.label,
-                    existing.provider if existing else "ephys-core",
+                    existing.provider or "ephys-core",
                 )
                 continue
-            lifecycle = LIFECYCLE.get(record.name)
             specs[record.name] = _LazySpec(
                 record.value,
-                lifecycle.help if lifecycle else f"Added by {record.label}.",
-                PANEL_WORKFLOW if lifecycle else PANEL_PLUGINS,
+                command_summary(record.value) or f"Added by {record.label}.",
+                PANEL_COMMANDS,
                 record.distribution or "a plugin",
                 record.version,
             )
+        save_cache()
         self._specs = specs
         return specs
 
     def list_commands(self, ctx: Any) -> list[str]:
         specs = self._lazy_specs()
         eager = [name for name in super().list_commands(ctx) if name not in specs]
-        workflow = [n for n in LIFECYCLE if n in specs]
-        plugins = sorted(n for n, s in specs.items() if s.panel == PANEL_PLUGINS)
-        return [*BUILTIN, *workflow, *plugins, *eager]
+        added = sorted(name for name in specs if name not in BUILTIN)
+        return [*BUILTIN, *added, *eager]
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name in self._loaded:
@@ -119,16 +107,14 @@ class LazyGroup(TyperGroup):
         spec = self._lazy_specs().get(cmd_name)
         if spec is None:
             return super().get_command(ctx, cmd_name)
-        if spec.target is None:
-            return _not_installed(cmd_name, spec.provider)
         # a stub that carries the summary for help listings; invocation goes through
         # resolve_command, which imports the real command
         return TyperCommand(cmd_name, help=spec.help, rich_help_panel=spec.panel)
 
     # -- invocation ------------------------------------------------------------------------
-    def _load(self, name: str) -> Any:
+    def _load(self, name: str) -> None:
         spec = self._lazy_specs()[name]
-        if name in self._loaded or spec.target is None:
+        if name in self._loaded:
             return
         from ephys_core._discovery import resolve_target
 
@@ -138,7 +124,7 @@ class LazyGroup(TyperGroup):
             if not callable(getattr(command, "make_context", None)):
                 raise TypeError(f"{spec.target} is neither a typer.Typer nor a click command")
         except Exception as exc:
-            origin = f"{spec.provider} {spec.version or ''}".strip()
+            origin = f"{spec.provider or 'ephys-core'} {spec.version or ''}".strip()
             raise EphysError(
                 f"command {name!r} from {origin} ({spec.target}) failed to load: "
                 f"{type(exc).__name__}: {exc}"
@@ -154,17 +140,50 @@ class LazyGroup(TyperGroup):
                 from difflib import get_close_matches
 
                 close = get_close_matches(args[0], names, n=3)
-                hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+                hint = (
+                    f" Did you mean {', '.join(repr(c) for c in close)}?"
+                    if close
+                    else " Commands come from installed packages: the full toolkit is "
+                    "`pip install ephys`; `ephys plugins --kind cli` lists what is installed."
+                )
                 ctx.fail(f"No such command {args[0]!r}.{hint}")
         return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except EphysError as err:
-            if ctx.params.get("debug"):
+        except Exception as err:
+            if _debug(ctx) or _is_click_control(err):
                 raise
             from ephys_core.cli._console import print_error
 
-            print_error(str(err))
+            print_error(_one_line(err))
             raise typer.Exit(2 if isinstance(err, LookupError) else 1) from None
+
+
+def _debug(ctx: Any) -> bool:
+    import os
+
+    return bool(ctx.params.get("debug")) or os.environ.get("EPHYS_DEBUG", "").strip().lower() in {
+        "1",
+        "true",
+        "yes",
+        "on",
+    }
+
+
+def _is_click_control(err: BaseException) -> bool:
+    """Exits, aborts and usage errors, which click handles itself.
+
+    Recognised by class name because typer vendors click in some versions and not in others.
+    """
+    names = {cls.__name__ for cls in type(err).__mro__}
+    return bool(names & {"Exit", "Abort", "ClickException"})
+
+
+def _one_line(err: BaseException) -> str:
+    """What the user sees of an error: ephys's own as written, anything else with its type."""
+    if isinstance(err, EphysError):
+        return str(err)
+    text = " ".join(str(err).split()) or "(no message)"
+    return f"{type(err).__name__}: {text} (run with --debug for the traceback)"

@@ -26,6 +26,7 @@ def _rows(kind: str | None, check: bool) -> list[dict[str, Any]]:
         else:
             registry.preflight()
         rows.extend(entry.to_dict() for entry in registry.entries())
+        rows.extend(alias.to_dict() for alias in registry.aliases())
     if kind in (None, "cli"):
         rows.extend(_cli_rows(host.records(CLI_GROUP), check))
     if kind in (None, "hooks"):
@@ -82,12 +83,14 @@ def _render(rows: list[dict[str, Any]]) -> None:
     table = Table(title="ephys plugins", title_justify="left", expand=False)
     for column in ("kind", "name", "distribution", "status", "target / error"):
         table.add_column(column, overflow="fold")
-    style = {"ok": "green", "error": "bold red", "not loaded": "dim"}
+    style = {"ok": "green", "error": "bold red", "not loaded": "dim", "alias": "yellow"}
     for row in rows:
         dist = row["distribution"] or "(registered)"
         if row["version"]:
             dist += f" {row['version']}"
         detail = escape(row["error"] or row["target"])
+        if row["status"] == "alias":
+            detail = escape(f"deprecated name of {row['target']}")
         status = row["status"]
         table.add_row(
             row["kind"],

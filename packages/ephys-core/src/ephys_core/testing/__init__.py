@@ -24,6 +24,10 @@ A component that knowingly fails a check declares it next to itself::
 
     expected_failures = {"causal_gradient": "the output head mixes time steps by design"}
 
+A component that cannot be checked here (an optional dependency is missing) raises
+:class:`NotApplicable` from its ``example_input``/``example_config``; the check is skipped with
+that reason.
+
 The fixtures ``ephys_registry`` and ``fake_dist`` are provided by the pytest plugin
 :mod:`ephys_core.testing.plugin`, active wherever ephys-core is installed.
 """
@@ -34,6 +38,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from ephys_core.testing._common import NotApplicable
 from ephys_core.testing._conformance import (
     CHECKS,
     check_component,
@@ -41,7 +46,14 @@ from ephys_core.testing._conformance import (
     run_check,
 )
 
-__all__ = ["CHECKS", "check_component", "conformance_cases", "conformance_tests", "run_check"]
+__all__ = [
+    "CHECKS",
+    "NotApplicable",
+    "check_component",
+    "conformance_cases",
+    "conformance_tests",
+    "run_check",
+]
 
 
 def conformance_tests(

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
 
-from ephys_core.config import RunConfig
-from ephys_core import get_registry
+from ephys_core.config import RunConfig, load_config
+from ephys_core.plugins import get_registry
+from ephys_models.training.checkpoint import (
+    CHECKPOINT_KEY,
+    RNG_KEY,
+    checkpoint_metadata,
+    load_checkpoint,
+    versions,
+)
 from ephys_models.training.free_running import free_running_step
 from ephys_models.training.optim import build_optimizer, build_scheduler
 
-__all__ = ["CHECKPOINT_KEY", "EphysModule"]
-
-#: where a checkpoint keeps the run configuration (plain data, never pickled classes)
-CHECKPOINT_KEY = "ephys"
+__all__ = ["EphysModule", "module_from_checkpoint"]
 
 
 def _batch_size(inputs: Any) -> int:
@@ -31,9 +36,10 @@ class EphysModule(pl.LightningModule):
 
     Parameters
     ----------
-    run
-        The resolved run configuration as data (``RunConfig.to_data()``), with the model's
-        data-derived parameters already filled in.
+    config
+        The resolved run configuration (:meth:`RunConfig.resolve`), with the model's
+        data-derived parameters already bound. The model and the loss are built from its
+        validated parameters, without validating them again.
     data_spec
         The dataset's ``data_spec()`` (kept in checkpoints for evaluation and export).
 
@@ -41,24 +47,37 @@ class EphysModule(pl.LightningModule):
     every metric the loss declares.
     """
 
-    def __init__(self, run: Mapping[str, Any], data_spec: Mapping[str, Any]) -> None:
+    def __init__(self, config: RunConfig, data_spec: Mapping[str, Any]) -> None:
         super().__init__()
-        self.run_data = dict(run)
-        self.data_spec = dict(data_spec)
-        config = RunConfig.model_validate(self.run_data)
         assert config.model is not None and config.loss is not None
         self.config = config
-        self.model = get_registry("models").create(config.model.name, config.model.params)
-        loss_cls = get_registry("losses").load(config.loss.name)
-        self.loss_fn = loss_cls(loss_cls.Config.model_validate(config.loss.params))
+        self.run_data = config.to_data()
+        self.data_spec = dict(data_spec)
+        self.model = get_registry("models").create(
+            config.component_name("model"), config.params("model")
+        )
+        self.loss_fn = get_registry("losses").create(
+            config.component_name("loss"), config.params("loss")
+        )
         if isinstance(self.loss_fn, torch.nn.Module):
             self.add_module("loss_module", self.loss_fn)
-        self.metric_names: tuple[str, ...] = tuple(loss_cls.metrics)
+        self.metric_names: tuple[str, ...] = tuple(type(self.loss_fn).metrics)
         self._forward = self.model
         if config.trainer.compile:
             # kept out of the module tree so checkpoints hold the plain model's weights
             object.__setattr__(self, "_forward", torch.compile(self.model))
         self._free_rng = random.Random(config.seed)
+        self._versions: dict[str, str] | None = None
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path) -> EphysModule:
+        """The module of a checkpoint, rebuilt from its stored configuration, with its weights."""
+        checkpoint = load_checkpoint(path)
+        meta = checkpoint[CHECKPOINT_KEY]
+        config = load_config(meta["config"], hooks=False).resolve(["model", "loss"])
+        module = cls(config, meta["data_spec"])
+        module.load_state_dict(checkpoint["state_dict"])
+        return module
 
     def forward(self, inputs: Any) -> Any:
         """The model's outputs for ``inputs``."""
@@ -112,22 +131,35 @@ class EphysModule(pl.LightningModule):
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
+    def _score(self) -> dict[str, Any]:
+        """The monitored metric's current value, stored so the best checkpoint can be found."""
+        section = self.config.trainer.checkpoint
+        value = None
+        trainer = self._trainer
+        if trainer is not None:
+            metric = trainer.callback_metrics.get(section.monitor)
+            if isinstance(metric, torch.Tensor) and metric.numel() == 1:
+                value = float(metric)
+        return {"monitor": section.monitor, "mode": section.mode, "value": value}
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Store the configuration as data, so the checkpoint rebuilds without pickles."""
-        from ephys_models.training.checkpoint import versions
-
-        checkpoint[CHECKPOINT_KEY] = {
-            "format": 1,
-            "config": self.run_data,
-            "data_spec": self.data_spec,
-            "versions": versions(),
-        }
-        checkpoint["ephys_rng"] = _rng_state(self._free_rng)
+        if self._versions is None:
+            self._versions = versions()
+        checkpoint[CHECKPOINT_KEY] = checkpoint_metadata(
+            self.run_data, self.data_spec, self._score(), self._versions
+        )
+        checkpoint[RNG_KEY] = _rng_state(self._free_rng)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Restore the random generators, so dropout continues exactly after a resume."""
-        if "ephys_rng" in checkpoint:
-            _set_rng_state(checkpoint["ephys_rng"], self._free_rng)
+        if RNG_KEY in checkpoint:
+            _set_rng_state(checkpoint[RNG_KEY], self._free_rng)
+
+
+def module_from_checkpoint(path: str | Path) -> EphysModule:
+    """An :class:`EphysModule` with a checkpoint's weights (``EphysModule.from_checkpoint``)."""
+    return EphysModule.from_checkpoint(path)
 
 
 def _rng_state(free: random.Random) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import torch
 from ephys_core.config import OptimSection
 from ephys_core.errors import ConfigError
 
-__all__ = ["build_optimizer", "build_scheduler", "parameter_groups"]
+__all__ = ["build_optimizer", "build_scheduler", "optimizer_problems", "parameter_groups"]
 
 
 def parameter_groups(model: torch.nn.Module, optim: OptimSection) -> list[dict[str, Any]]:
@@ -39,20 +39,75 @@ def parameter_groups(model: torch.nn.Module, optim: OptimSection) -> list[dict[s
     return groups
 
 
+def _optimizer_class(name: str) -> type[torch.optim.Optimizer]:
+    cls = getattr(torch.optim, name, None)
+    if inspect.isclass(cls) and issubclass(cls, torch.optim.Optimizer):
+        return cls
+    names = [
+        n
+        for n, v in vars(torch.optim).items()
+        if inspect.isclass(v) and issubclass(v, torch.optim.Optimizer)
+    ]
+    close = get_close_matches(name, names, n=3)
+    raise ConfigError(
+        f"optim.name: {name!r} is not a torch.optim optimiser"
+        + (f"; did you mean {', '.join(close)}?" if close else "")
+    )
+
+
+def _scheduler_class(name: str) -> type:
+    cls = getattr(torch.optim.lr_scheduler, name, None)
+    if inspect.isclass(cls):
+        return cls
+    names = [
+        n
+        for n, v in vars(torch.optim.lr_scheduler).items()
+        if inspect.isclass(v) and n[0].isupper()
+    ]
+    close = get_close_matches(name, names, n=3)
+    raise ConfigError(
+        f"optim.scheduler.name: {name!r} is not a torch scheduler, `cosine` or `constant`"
+        + (f"; did you mean {', '.join(close)}?" if close else "")
+    )
+
+
+def optimizer_problems(optim: OptimSection) -> list[str]:
+    """What is wrong with the ``optim`` section, found without building anything.
+
+    The optimiser and scheduler must exist, the scheduler's parameters must be among its
+    keyword arguments, and warm-up needs a per-step schedule.
+    """
+    problems = []
+    for check in (
+        lambda: _optimizer_class(optim.name),
+        lambda: _scheduler_problems(optim),
+    ):
+        try:
+            check()
+        except ConfigError as err:
+            problems.extend(err.problems)
+    return problems
+
+
+def _scheduler_problems(optim: OptimSection) -> None:
+    sched = optim.scheduler
+    if sched is None or sched.name in ("cosine", "constant"):
+        return
+    cls = _scheduler_class(sched.name)
+    accepted = inspect.signature(cls).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        unknown = sorted(set(sched.params) - set(accepted) - {"optimizer"})
+        if unknown:
+            raise ConfigError(
+                f"optim.scheduler.params: {sched.name} has no parameter(s) {', '.join(unknown)}"
+            )
+    if optim.warmup_steps and sched.interval != "step":
+        raise ConfigError("optim.warmup_steps: warm-up needs optim.scheduler.interval: step")
+
+
 def build_optimizer(model: torch.nn.Module, optim: OptimSection) -> torch.optim.Optimizer:
     """The configured ``torch.optim`` optimiser over :func:`parameter_groups`."""
-    cls = getattr(torch.optim, optim.name, None)
-    if not (inspect.isclass(cls) and issubclass(cls, torch.optim.Optimizer)):
-        names = [
-            n
-            for n, v in vars(torch.optim).items()
-            if inspect.isclass(v) and issubclass(v, torch.optim.Optimizer)
-        ]
-        close = get_close_matches(optim.name, names, n=3)
-        raise ConfigError(
-            f"optim.name: {optim.name!r} is not a torch.optim optimiser"
-            + (f"; did you mean {', '.join(close)}?" if close else "")
-        )
+    cls = _optimizer_class(optim.name)
     accepted = inspect.signature(cls).parameters
     kwargs: dict[str, Any] = {"lr": optim.lr}
     if "betas" in accepted:
@@ -89,25 +144,13 @@ def build_scheduler(
             "frequency": 1,
         }
     assert sched is not None
-    cls = getattr(torch.optim.lr_scheduler, name, None)
-    if not inspect.isclass(cls):
-        names = [
-            n
-            for n, v in vars(torch.optim.lr_scheduler).items()
-            if inspect.isclass(v) and n[0].isupper()
-        ]
-        close = get_close_matches(name, names, n=3)
-        raise ConfigError(
-            f"optim.scheduler.name: {name!r} is not a torch scheduler"
-            + (f"; did you mean {', '.join(close)}?" if close else "")
-        )
+    _scheduler_problems(optim)
+    cls = _scheduler_class(name)
     try:
         main = cls(optimizer, **sched.params)
     except TypeError as err:
         raise ConfigError(f"optim.scheduler.params: {err}") from None
     if warmup:
-        if sched.interval != "step":
-            raise ConfigError("optim.warmup_steps: warm-up needs optim.scheduler.interval: step")
         ramp = torch.optim.lr_scheduler.LinearLR(
             optimizer, start_factor=1.0 / warmup, end_factor=1.0, total_iters=warmup
         )

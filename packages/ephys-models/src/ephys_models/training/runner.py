@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import shutil
 import warnings
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,15 +13,19 @@ import lightning.pytorch as pl
 
 from ephys_core.config import RunConfig
 from ephys_core.errors import ConfigError, MissingDependencyError
-from ephys_core import get_hooks
+from ephys_core.files import exclusive_lock
 from ephys_core.logging import get_logger
-from ephys_core import get_registry
-from ephys_models.training.binding import bind_params
+from ephys_core.plugins import get_hooks
 from ephys_models.training.callbacks import LogProgress, PerformanceMonitor
+from ephys_models.training.checkpoint import load_checkpoint
+from ephys_models.training.checkpoint_io import AtomicCheckpointIO
+from ephys_models.training.compat import data_spec_problems
 from ephys_models.training.data import EphysDataModule
 from ephys_models.training.module import EphysModule
+from ephys_models.training.plan import TrainingPlan, build_dataset, plan_training
+from ephys_models.training.run_folder import RunFolder
 
-__all__ = ["TrainResult", "build_dataset", "build_trainer", "prepare", "run_test", "train"]
+__all__ = ["TrainResult", "build_trainer", "execute", "run_test", "train"]
 
 logger = get_logger(__name__)
 
@@ -35,41 +39,6 @@ class TrainResult:
     best_checkpoint: Path | None
     global_step: int
     metrics: dict[str, float] = field(default_factory=dict)
-
-
-def prepare(config: RunConfig) -> tuple[Any, dict[str, Any], dict[str, Any]]:
-    """Validate, build the dataset, and bind data-derived model parameters.
-
-    Returns
-    -------
-    tuple
-        ``(dataset builder, run configuration data, data_spec)``.
-    """
-    config.require("data", "model", "loss", command="train")
-    config.resolve(["data", "model", "loss"])
-    assert config.data is not None and config.model is not None
-    builder = build_dataset(config.data.dataset.name, config.data.dataset.params)
-    data_spec = builder.data_spec()
-    run = config.to_data()
-    model_cls = get_registry("models").load(config.model.name)
-    params = bind_params(model_cls.Config, config.model.params, data_spec)  # as the user wrote
-    run["model"]["params"] = (
-        get_registry("models")
-        .validate_params(config.model.name, params, prefix="model.params")
-        .model_dump(mode="json")
-    )
-    return builder, run, data_spec
-
-
-def build_dataset(name: str, params: dict[str, Any]) -> Any:
-    """The dataset component; its configuration errors name their full path."""
-    try:
-        return get_registry("datasets").create(name, params)
-    except ConfigError as err:
-        raise ConfigError(
-            [p if p.startswith("data.") else f"data.dataset.params.{p}" for p in err.problems],
-            source=err.source,
-        ) from None
 
 
 def _loggers(config: RunConfig, run_dir: Path) -> list[Any]:
@@ -134,8 +103,6 @@ def _callbacks(config: RunConfig, run_dir: Path, has_val: bool) -> list[Any]:
             )
         )
     if trainer.early_stopping is not None:
-        if not has_val and trainer.early_stopping.monitor.startswith("val/"):
-            raise ConfigError("trainer.early_stopping: there is no validation split to monitor")
         es = trainer.early_stopping
         found.append(
             cb.EarlyStopping(
@@ -147,11 +114,6 @@ def _callbacks(config: RunConfig, run_dir: Path, has_val: bool) -> list[Any]:
             )
         )
     if trainer.swa is not None:
-        if isinstance(trainer.swa.epoch_start, float) and trainer.max_epochs is None:
-            raise ConfigError(
-                "trainer.swa.epoch_start: a fraction of training needs max_epochs; "
-                "give the epoch to start at as an integer"
-            )
         found.append(
             cb.StochasticWeightAveraging(
                 swa_lrs=trainer.swa.lrs, swa_epoch_start=trainer.swa.epoch_start
@@ -207,6 +169,7 @@ def build_trainer(config: RunConfig, run_dir: Path, has_val: bool = True) -> pl.
         enable_model_summary=False,
         use_distributed_sampler=False,  # the loaders shard and resume themselves
         num_sanity_val_steps=0,
+        plugins=[AtomicCheckpointIO()],
     )
 
 
@@ -217,6 +180,9 @@ def _write_json(path: Path, data: Any) -> None:
 def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -> TrainResult:
     """Train the configured model on the configured data.
 
+    Everything is checked first (:func:`~ephys_models.training.plan.plan_training`); the run
+    folder is touched only when the whole configuration can run.
+
     Parameters
     ----------
     config
@@ -225,89 +191,96 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
         Continue from ``<run>/checkpoints/last.ckpt``: step count, optimiser and scheduler
         state and the position in the data order carry on exactly.
     overwrite
-        Delete an existing run folder of the same name first.
+        Replace an existing run folder of the same name (only an ephys run folder).
     """
+    return execute(plan_training(config, resume=resume, overwrite=overwrite))
+
+
+def execute(plan: TrainingPlan) -> TrainResult:
+    """Run a checked :class:`~ephys_models.training.plan.TrainingPlan`."""
     import torch
 
-    run_dir = config.run_dir
-    last = run_dir / "checkpoints" / "last.ckpt"
-    if resume:
-        if not last.is_file():
-            raise ConfigError(f"--resume: {last} does not exist; nothing to resume")
-    elif (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
-        if not overwrite:
-            raise ConfigError(
-                f"{run_dir} already holds checkpoints; continue it with --resume, replace it "
-                "with --overwrite, or choose another run name (-o name=...)"
-            )
-        shutil.rmtree(run_dir)
-    pl.seed_everything(config.seed, workers=True, verbose=False)
-    builder, run, data_spec = prepare(config)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    import yaml
+    config, folder = plan.config, plan.folder
+    with ExitStack() as stack:
+        if plan.owner:
+            stack.enter_context(exclusive_lock(folder.lock_file, f"the run folder {folder.path}"))
+            folder.clean_leftovers()
+            if plan.replace:
+                folder.replace()
+            folder.create()
+            import yaml
 
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(run, sort_keys=False), encoding="utf-8")
-    _write_json(run_dir / "data_spec.json", data_spec)
-    module = EphysModule(run, data_spec)
-    n_params = sum(p.numel() for p in module.model.parameters())
-    logger.info(
-        "%s: %s with %.2f M parameters on %d training windows",
-        config.name,
-        config.model.name,
-        n_params / 1e6,
-        data_spec["splits"]["train"]["windows"],
-    )
-    assert config.data is not None
-    windows = data_spec["splits"]["train"]["windows"]
-    if windows == 0 or (config.data.drop_last and windows < config.data.batch_size):
-        raise ConfigError(
-            f"data: the training split has {windows} window(s), not one full batch of "
-            f"{config.data.batch_size}; use shorter windows, a smaller batch_size, more data, "
-            "or data.drop_last: false"
+            run_data = plan.run_data
+            (folder.path / "config.yaml").write_text(
+                yaml.safe_dump(run_data, sort_keys=False), encoding="utf-8"
+            )
+            _write_json(folder.path / "data_spec.json", plan.data_spec)
+        for warning in plan.warnings:
+            logger.warning("%s", warning)
+        pl.seed_everything(config.seed, workers=True, verbose=False)
+        module = EphysModule(config, plan.data_spec)
+        n_params = sum(p.numel() for p in module.model.parameters())
+        spec = plan.data_spec
+        logger.info(
+            "%s: %s with %.2f M parameters on %d training windows",
+            config.name,
+            config.component_name("model"),
+            n_params / 1e6,
+            spec["splits"]["train"]["windows"],
         )
-    datamodule = EphysDataModule(builder, config.data, config.seed)
-    has_val = data_spec["splits"]["val"]["windows"] > 0
-    trainer = build_trainer(config, run_dir, has_val)
-    with warnings.catch_warnings():
-        # train() already refused to reuse a run folder unless resuming or overwriting
-        warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
-        trainer.fit(
-            module, datamodule=datamodule, ckpt_path=last if resume else None, weights_only=True
+        assert config.data is not None
+        datamodule = EphysDataModule(plan.builder, config.data, config.seed)
+        has_val = spec["splits"]["val"]["windows"] > 0
+        trainer = build_trainer(config, folder.path, has_val)
+        last = folder.last_checkpoint
+        with warnings.catch_warnings():
+            # the plan already refused to reuse a run folder unless resuming or overwriting
+            warnings.filterwarnings(
+                "ignore", message="Checkpoint directory .* exists and is not empty"
+            )
+            trainer.fit(
+                module,
+                datamodule=datamodule,
+                ckpt_path=last if plan.resume else None,
+                weights_only=True,
+            )
+        if config.trainer.checkpoint.save_last and not trainer.interrupted:
+            saved = last.is_file() and load_checkpoint(last, mmap=True).get("global_step")
+            if saved != trainer.global_step:  # the cadence missed the final step
+                trainer.save_checkpoint(last, weights_only=False)
+        best = None
+        for callback in trainer.checkpoint_callbacks:
+            path = getattr(callback, "best_model_path", "")
+            if path and Path(path).name.startswith("best"):
+                best = Path(path)
+        metrics = {
+            k: float(v)
+            for k, v in trainer.callback_metrics.items()
+            if isinstance(v, torch.Tensor) and v.numel() == 1
+        }
+        result = TrainResult(
+            folder.path, last if last.is_file() else None, best, trainer.global_step, metrics
         )
-    if config.trainer.checkpoint.save_last and not trainer.interrupted:
-        saved = (
-            last.is_file()
-            # memory-mapped: only the step is read, not the weights
-            and torch.load(last, weights_only=True, map_location="cpu", mmap=True)["global_step"]
-        )
-        if saved != trainer.global_step:  # the cadence missed the final step
-            trainer.save_checkpoint(last, weights_only=False)
-    best = None
-    for callback in trainer.checkpoint_callbacks:
-        path = getattr(callback, "best_model_path", "")
-        if path and Path(path).name.startswith("best"):
-            best = Path(path)
-    metrics = {
-        k: float(v)
-        for k, v in trainer.callback_metrics.items()
-        if isinstance(v, torch.Tensor) and v.numel() == 1
-    }
-    result = TrainResult(
-        run_dir, last if last.is_file() else None, best, trainer.global_step, metrics
-    )
-    _write_json(
-        run_dir / "train_summary.json",
-        {
-            "global_step": result.global_step,
-            "metrics": metrics,
-            "best_checkpoint": str(best) if best else None,
-            "last_checkpoint": str(result.last_checkpoint) if result.last_checkpoint else None,
-        },
-    )
+        if plan.owner:
+            _write_json(
+                folder.path / "train_summary.json",
+                {
+                    "global_step": result.global_step,
+                    "metrics": metrics,
+                    "best_checkpoint": str(best) if best else None,
+                    "last_checkpoint": str(result.last_checkpoint)
+                    if result.last_checkpoint
+                    else None,
+                },
+            )
     return result
 
 
-def run_test(checkpoint: str | Path, config: RunConfig | None = None) -> dict[str, float]:
+def run_test(
+    checkpoint: str | Path,
+    config: RunConfig | None = None,
+    out_dir: str | Path | None = None,
+) -> dict[str, float]:
     """Evaluate a checkpoint on the test split (teacher-forced loss and metrics).
 
     Parameters
@@ -316,17 +289,26 @@ def run_test(checkpoint: str | Path, config: RunConfig | None = None) -> dict[st
         A checkpoint written by :func:`train`.
     config
         Run configuration overriding the one stored in the checkpoint (for example to test on
-        other data); by default the stored one is used.
+        other data, which must fit the model: see
+        :func:`~ephys_models.training.compat.data_spec_problems`); by default the stored one.
+    out_dir
+        Where ``test_metrics.json`` is written: by default the run folder the checkpoint lies
+        in; a checkpoint outside any run folder writes nothing unless ``out_dir`` is given.
     """
-    from ephys_models.training.checkpoint import module_from_checkpoint
-
-    module = module_from_checkpoint(checkpoint)
-    run = RunConfig.model_validate(module.run_data) if config is None else config
+    module = EphysModule.from_checkpoint(checkpoint)
+    run = config if config is not None else module.config
     run.require("data", command="test")
-    assert run.data is not None
     run.resolve(["data"])
-    builder = build_dataset(run.data.dataset.name, run.data.dataset.params)
+    builder = build_dataset(run)
+    problems = data_spec_problems(module.data_spec, builder.data_spec())
+    if problems:
+        raise ConfigError(
+            [f"data: the checkpoint cannot be tested on this data: {p}" for p in problems]
+        )
+    assert run.data is not None
     datamodule = EphysDataModule(builder, run.data, run.seed)
+    folder = RunFolder.of_checkpoint(checkpoint)
+    target = Path(out_dir) if out_dir is not None else (folder.path if folder else None)
     trainer = pl.Trainer(
         accelerator=run.trainer.accelerator,
         devices=1,
@@ -334,10 +316,14 @@ def run_test(checkpoint: str | Path, config: RunConfig | None = None) -> dict[st
         logger=False,
         enable_progress_bar=False,
         enable_model_summary=False,
-        default_root_dir=run.run_dir,
+        enable_checkpointing=False,
+        default_root_dir=target,
     )
     results = trainer.test(module, datamodule=datamodule, verbose=False)
     metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
-    out = Path(checkpoint).resolve().parent.parent / "test_metrics.json"
-    _write_json(out, {"checkpoint": str(checkpoint), "metrics": metrics})
+    if target is not None:
+        target.mkdir(parents=True, exist_ok=True)
+        _write_json(
+            target / "test_metrics.json", {"checkpoint": str(checkpoint), "metrics": metrics}
+        )
     return metrics
