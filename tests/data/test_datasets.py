@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import logging
+
 import numpy as np
 import pytest
 import torch
 
-from ephys_core.errors import ConfigError
 from ephys_core import get_registry
-from ephys_data.format import write_manifest, write_session
+from ephys_core.errors import ConfigError
+from ephys_data.datasets.layout import channel_keys
+from ephys_data.format import PreparedDataset, write_manifest, write_session
 from ephys_data.recording import Recording
 from ephys_data.synthetic import write_example_dataset
 
@@ -205,3 +209,223 @@ def test_reconstruction_geometry(signals):
     inputs, target = build("reconstruction", signals, geometry="3d").build("val")[0]
     assert inputs["pos"].shape == (8, 6) and inputs["ch_type"].shape == (8,)
     np.testing.assert_array_equal(inputs["x"], target)
+
+
+def _grads_and_eeg(root, name, subject, coil_x=True, eeg_positions=False, seed=0):
+    """A MEGIN-like session: 3 sites with a magnetometer and two planar gradiometers each
+    (same position and normal, orthogonal gradient directions), plus 2 EEG channels without
+    positions (all-zero rows, as MNE gives them)."""
+    rng = np.random.default_rng(seed)
+    sites = np.array([[0.05, 0.0, 0.05], [0.0, 0.05, 0.05], [-0.05, 0.0, 0.05]])
+    normal = sites / np.linalg.norm(sites, axis=1, keepdims=True)
+    names, types, pos, ori, ex = [], [], [], [], []
+    for s, (p, n) in enumerate(zip(sites, normal, strict=True)):
+        tangent = np.cross(n, [0.0, 0.0, 1.0]) if abs(n[2]) < 0.99 else np.array([1.0, 0, 0])
+        tangent /= np.linalg.norm(tangent)
+        other = np.cross(n, tangent)
+        for suffix, kind, x in (
+            ("1", "mag", tangent),
+            ("2", "grad", tangent),
+            ("3", "grad", other),
+        ):
+            names.append(f"MEG0{s}1{suffix}")
+            types.append(kind)
+            pos.append(p)
+            ori.append(n)
+            ex.append(x)
+    for e in range(2):
+        names.append(f"EEG00{e}")
+        types.append("eeg")
+        pos.append([0.01 * (e + 1), 0.0, 0.09] if eeg_positions else [0.0, 0.0, 0.0])
+        ori.append([0.0, 0.0, 0.0])
+        ex.append([0.0, 0.0, 0.0])
+    units = ["T" if t == "mag" else "T/m" if t == "grad" else "V" for t in types]
+    rec = Recording.from_array(
+        rng.standard_normal((len(names), 300)).astype(np.float32),
+        100.0,
+        names,
+        types,
+        name=name,
+        subject=subject,
+        units=tuple(units),
+        pos_3d=np.array(pos),
+        ori_3d=np.array(ori),
+        coil_x_3d=np.array(ex) if coil_x else None,
+    )
+    write_session(root, rec, {})
+    return rec
+
+
+def test_planar_gradiometers_at_one_site_and_channels_without_positions_keep_their_rows(
+    tmp_path,
+):
+    root = tmp_path / "p"
+    a = _grads_and_eeg(root, "sub-1", "1")
+    _grads_and_eeg(root, "sub-2", "2", seed=1)
+    write_manifest(root)
+    builder = build(
+        "reconstruction", root, window_seconds=1.0, geometry="3d", split={"strategy": "session"}
+    )
+    assert builder.layout.n_channels == 11  # 3 x (mag + 2 grads) + 2 EEG, matched across both
+    for key, rows in builder.layout.index.items():
+        assert sorted(rows.tolist()) == list(range(11)), key
+    assert builder.layout.ch_names == list(a.ch_names)
+    spec = builder.data_spec()
+    assert spec["units"] == ["T", "T/m", "T/m"] * 3 + ["V", "V"]
+    assert spec["ch_types"] == ["mag", "grad", "grad"] * 3 + ["eeg", "eeg"]
+    # every channel's data arrives in its own row
+    dataset = builder.build("train")
+    for i in range(len(dataset)):
+        x, _, entry = dataset.window(i)
+        start = entry.span[0] + int(dataset.index.start[i])
+        np.testing.assert_array_equal(x, entry.session.data[:, start : start + 100])
+
+
+def test_sessions_prepared_without_gradient_directions_are_told_apart_by_name(tmp_path, caplog):
+    from ephys_data.datasets.layout import ChannelLayout
+
+    root = tmp_path / "p"
+    for s in range(2):
+        _grads_and_eeg(root, f"sub-{s}", str(s), coil_x=False, seed=s)
+    write_manifest(root)
+    sessions = [(s.name, s) for s in PreparedDataset(root).sessions()]
+    with caplog.at_level(logging.WARNING, logger="ephys"):
+        layout = ChannelLayout.build(sessions)
+    assert layout.n_channels == 11
+    assert all(len(set(rows.tolist())) == 11 for rows in layout.index.values())
+    np.testing.assert_array_equal(layout.index["sub-0"], layout.index["sub-1"])
+    assert "told apart by name" in caplog.text and "2 session(s)" in caplog.text
+
+
+def test_a_channel_without_a_position_does_not_make_the_others_position_less(tmp_path):
+    root = tmp_path / "p"
+    _grads_and_eeg(root, "sub-1", "1", eeg_positions=False)
+    write_manifest(root)
+    builder = build("continuous_next_step", root, split={"strategy": "time"})
+    keys = channel_keys(PreparedDataset(root).session("sub-1").meta)
+    assert [k[1] for k in keys] == ["pos"] * 9 + ["name", "name"]
+    assert builder.layout.n_channels == 11
+
+
+def _with_nans(root, name, spans, n_times=400, codes=False):
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((2, n_times)).astype(np.float32)
+    for row, start, stop in spans:
+        data[row, start:stop] = np.nan
+    rec = Recording.from_array(data, 100.0, ["A", "B"], "mag", name=name, subject=name)
+    write_session(root, rec, {})
+
+
+def test_sessions_with_non_finite_samples_are_refused_or_their_windows_skipped(tmp_path):
+    root = tmp_path / "p"
+    _with_nans(root, "broken", [(1, 120, 125), (0, 300, 301)])
+    _with_nans(root, "clean", [])
+    write_manifest(root)
+    with pytest.raises(ConfigError, match=r"1 session\(s\) hold NaN.*p/broken \(6\)") as err:
+        build("continuous_next_step", root, split={"strategy": "time", "val": 0, "test": 0})
+    assert "\n" not in str(err.value) and "non_finite: skip" in str(err.value)
+    builder = build(
+        "continuous_next_step",
+        root,
+        window_seconds=0.99,  # 99 + 1 samples every 99
+        split={"strategy": "time", "val": 0, "test": 0},
+        non_finite="skip",
+    )
+    train = builder.build("train")
+    by_session = {}
+    for s, start in zip(train.index.session, train.index.start, strict=True):
+        by_session.setdefault(train.entries[s].session.name, []).append(int(start))
+    assert by_session == {"broken": [0, 198], "clean": [0, 99, 198, 297]}
+    assert all(np.isfinite(train[i][0]).all() for i in range(len(train)))
+    spec = builder.data_spec()["non_finite"]
+    assert spec == {
+        "policy": "skip",
+        "sessions": {"p/broken": 6},
+        "windows_dropped": {"train": 2, "val": 0, "test": 0},
+    }
+    for segment in builder.segments("train", 150, 6):
+        assert np.isfinite(segment.x).all()
+
+
+def test_old_sessions_are_scanned_once_and_finite_ones_never(tmp_path, monkeypatch):
+    import ephys_data.datasets.catalog as catalog
+
+    root = tmp_path / "p"
+    _with_nans(root, "broken", [(1, 10, 12)])
+    _with_nans(root, "clean", [])
+    _with_nans(root, "old", [])
+    folder = root / "sessions" / "old"
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["format"] = "ephys-session/1"
+    del meta["meta_sha256"], meta["non_finite"]
+    (folder / "meta.json").write_text(json.dumps(meta))
+    write_manifest(root)
+    scanned = []
+    original = catalog.count_non_finite
+    monkeypatch.setattr(
+        catalog, "count_non_finite", lambda a: scanned.append(a.shape) or original(a)
+    )
+    builder = build(
+        "continuous_next_step",
+        root,
+        split={"strategy": "time", "val": 0, "test": 0},
+        non_finite="skip",
+    )
+    builder.data_spec()
+    assert scanned == [(2, 400)]  # only the old session, once
+    assert builder.non_finite == {"p/broken": 2}
+
+
+def test_positions_are_read_per_channel_from_mne():
+    import mne
+
+    from ephys_data.examples import example_raw
+
+    raw = example_raw(seconds=1.0)
+    extra = mne.io.RawArray(
+        np.zeros((2, raw.n_times)),
+        mne.create_info(["X1", "X2"], raw.info["sfreq"], "eeg"),
+        verbose="error",
+    )
+    raw.add_channels([extra], force_update_info=True)  # two EEG channels without a position
+    rec = Recording.from_raw(raw, "partial")
+    located = np.abs(rec.pos_3d).sum(axis=1) > 0
+    assert located.tolist() == [True] * 32 + [False, False]
+    assert (rec.pos_2d[-2:] == 0.5).all() and np.ptp(rec.pos_2d[:32], axis=0).min() > 0.5
+    keys = channel_keys({"ch_types": rec.ch_types, "ch_names": rec.ch_names, "pos_3d": rec.pos_3d})
+    assert [k[1] for k in keys] == ["pos"] * 32 + ["name", "name"]
+    assert len(set(keys)) == 34
+
+
+def test_segments_are_longer_than_windows_and_carry_the_items_side_tracks(tmp_path):
+    """The SegmentSource and TokenCodec protocols evaluators use (ephys_core.protocols)."""
+    from ephys_core.protocols import Segment
+
+    root = write_example_dataset(tmp_path / "p", seconds=8, labels=True)
+    builder = get_registry("datasets").create(
+        "mulaw_next_step",
+        {"roots": [str(root)], "window_seconds": 0.5, "labels": True, "subjects": True},
+    )
+    longest = builder.longest_segment("train")
+    assert longest == 800  # whole sessions: 8 s at 100 Hz
+    segments = builder.segments("train", 300, 4, seed=1)
+    assert all(isinstance(s, Segment) and s.x.shape == (8, 300) for s in segments)
+    again = builder.segments("train", 300, 4, seed=1)  # seeded
+    assert [(s.session, s.start) for s in segments] == [(s.session, s.start) for s in again]
+    session = builder.catalog.entries[0].session
+    first = next(s for s in segments if s.entry.session is session)
+    np.testing.assert_array_equal(first.x, session.data[:, first.start : first.start + 300])
+    np.testing.assert_array_equal(first.labels, session.labels[first.start : first.start + 300])
+    side = builder.side_inputs(segments, 100, 250)
+    assert side["condition"].shape == (4, 150) and side["subject"].shape == (4,)
+    np.testing.assert_array_equal(side["condition"][0], segments[0].labels[100:250])
+    assert side["subject"][0] == builder.subject_ids[segments[0].entry.subject]
+    codes = builder.to_tokens(first.x, first)
+    assert codes.dtype == np.int64 and codes.max() < 256
+    back = builder.to_signal(codes, first)
+    inside = np.abs(first.x) < builder.config.amplitude
+    assert np.abs(back - first.x)[inside].max() < 0.1 * builder.config.amplitude
+    plain = get_registry("datasets").create(
+        "mulaw_next_step", {"roots": [str(root)], "window_seconds": 0.5}
+    )
+    assert plain.side_inputs(plain.segments("train", 300, 2), 0, 300) == {}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ephys_core.errors import ConfigError
 from ephys_core import get_registry
+from ephys_core.errors import ConfigError
 
 
 def discover(name, workdir, **params):

@@ -188,7 +188,7 @@ def test_full_pipeline_to_a_prepared_session(subjects_dir, recordings, tmp_path)
             {"name": "normalize", "params": {}},
         ]
     )
-    result = process_session(ref, pipeline.specs, tmp_path, pipeline.config_hash)
+    result = process_session(ref, pipeline, tmp_path)
     assert result.status == "done", result.error
     meta = json.loads(next(tmp_path.glob("**/meta.json")).read_text())
     assert meta["sfreq"] == 100.0 and meta["n_times"] == 200

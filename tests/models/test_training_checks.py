@@ -141,6 +141,12 @@ def test_trainer_settings_that_cannot_work(signal_root, tmp_path, trainer, match
     _fails_before_work(tiny_run(signal_root, tmp_path, trainer=trainer), tmp_path, match)
 
 
+def test_a_section_nothing_reads_is_refused(signal_root, tmp_path):
+    config = tiny_run(signal_root, tmp_path)
+    config["tokenizer"] = {"name": "mulaw"}
+    _fails_before_work(config, tmp_path, "tokenizer: `ephys train` does not read this section")
+
+
 def test_early_stopping_on_validation_needs_a_validation_split(signal_root, tmp_path):
     config = tiny_run(signal_root, tmp_path, trainer={"early_stopping": {"patience": 2}})
     config["data"]["dataset"]["params"]["split"] = {"val": 0.0, "test": 0.2}
@@ -170,6 +176,35 @@ def test_models_and_losses_check_the_kind_of_data(signal_root, tmp_path):
     assert "loss: cross_entropy scores token predictions" in message
     config = tiny_run(signal_root, tmp_path, loss={"name": "mse"})
     _fails_before_work(config, tmp_path, "loss: mse compares continuous signals")
+
+
+def test_a_session_of_nan_samples_is_refused_before_training(tmp_path):
+    """NaN used to become mu-law code 0 and train to a finite loss."""
+    import json
+
+    import numpy as np
+
+    root = write_example_dataset(tmp_path / "prepared", seconds=6)
+    session = root / "sessions" / sorted(p.name for p in (root / "sessions").iterdir())[0]
+    data = np.load(session / "data.npy")
+    data[:] = np.nan
+    meta = json.loads((session / "meta.json").read_text())
+    from ephys_data.format import write_manifest, write_session
+    from ephys_data.recording import Recording
+
+    recording = Recording.from_array(
+        data,
+        meta["sfreq"],
+        meta["ch_names"],
+        meta["ch_types"],
+        name=meta["name"],
+        subject=meta["subject"],
+        units=tuple(meta["units"]),
+    )
+    write_session(root, recording, {})
+    write_manifest(root)
+    message = _fails_before_work(tiny_run(root, tmp_path), tmp_path, "NaN")
+    assert meta["name"] in message and "\n" not in message
 
 
 def test_explicit_data_parameters_must_match_the_data(signal_root, tmp_path):

@@ -116,3 +116,19 @@ def test_importing_the_package_stays_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) is False
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_input_is_refused(bad):
+    x = np.zeros((2, 50))
+    x[1, 7] = bad
+    with pytest.raises(ValueError, match="got 1 NaN or infinite value.s. among 100"):
+        mulaw.encode(x)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        tokenizer(amplitude=1.0).encode(x)
+    torch = pytest.importorskip("torch")
+    with pytest.raises(ValueError, match="got 1 NaN or infinite value.s. among 100"):
+        mulaw.encode(torch.from_numpy(x).float())
+    x[1, 7] = 0.0
+    assert mulaw.encode(x).shape == (2, 50) and mulaw.encode(torch.from_numpy(x)).shape == (2, 50)
+    assert mulaw.encode(np.zeros((0, 3))).shape == (0, 3)

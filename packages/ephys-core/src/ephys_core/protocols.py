@@ -40,6 +40,9 @@ __all__ = [
     "DatasetBuilder",
     "EvaluationContext",
     "Evaluator",
+    "Segment",
+    "SegmentSource",
+    "TokenCodec",
     "Forecaster",
     "Loss",
     "Model",
@@ -158,6 +161,69 @@ class Loss(Protocol):
         ...
 
 
+@dataclass(frozen=True, eq=False)
+class Segment:
+    """A stretch of one session, longer than a training window, on the dataset's item layout.
+
+    Evaluators roll models out from a real context and compare with the true continuation;
+    both come from one segment.
+
+    Attributes
+    ----------
+    x
+        ``(C, L)`` samples as the dataset stores them: signal in the dataset's units, or codes.
+    labels
+        ``(L,)`` int64 condition labels when the dataset's items carry them, else ``None``.
+    subject
+        The subject index items carry (``inputs["subject"]``), else ``None``.
+    session
+        The session's key (``<dataset>/<session name>``).
+    start
+        First sample of the segment within its session.
+    entry
+        The dataset's own handle on the session (what :class:`TokenCodec` needs to decode a
+        session's codes); opaque to evaluators.
+    """
+
+    x: Any
+    labels: Any
+    subject: int | None
+    session: str
+    start: int
+    entry: Any = field(default=None, repr=False, compare=False)
+
+
+class SegmentSource(Protocol):
+    """What evaluators need from a dataset beyond its windows (ephys-data's datasets have it)."""
+
+    def longest_segment(self, split: Split) -> int:
+        """Samples of the longest stretch one session of ``split`` offers."""
+        ...
+
+    def segments(self, split: Split, length: int, count: int, seed: int = 0) -> list[Segment]:
+        """``count`` segments of ``length`` samples from ``split``, at seeded offsets, spread
+        over its sessions in turn (never across sessions, never over unusable samples)."""
+        ...
+
+    def side_inputs(self, segments: Sequence[Segment], start: int, stop: int) -> dict[str, Any]:
+        """The side tracks items carry besides ``"x"``, for samples ``[start, stop)`` of
+        ``segments``: ``{"condition": (N, stop - start)}`` and ``{"subject": (N,)}`` when the
+        dataset adds them to its items (empty otherwise)."""
+        ...
+
+
+class TokenCodec(Protocol):
+    """Datasets whose items are tokens: the map between their codes and the signal."""
+
+    def to_tokens(self, x: Any, segment: Segment) -> Any:
+        """``(C, L)`` stored samples of ``segment`` -> int64 codes ``(C, L)``."""
+        ...
+
+    def to_signal(self, codes: Any, segment: Segment) -> Any:
+        """``(C, L)`` codes -> signal in the dataset's units (each session's own scale)."""
+        ...
+
+
 @dataclass
 class EvaluationContext:
     """Everything an evaluator may use.
@@ -180,8 +246,8 @@ class EvaluationContext:
     config
         The run configuration, if any.
     builder
-        The dataset component that built ``datasets`` (for raw segments longer than a
-        training window, and for turning tokens back into signals).
+        The dataset component that built ``datasets``: a :class:`SegmentSource` (segments
+        longer than a window and their side tracks), and a :class:`TokenCodec` for token data.
     """
 
     model: Any
@@ -191,11 +257,17 @@ class EvaluationContext:
     loss: Any = None
     data_spec: Mapping[str, Any] = field(default_factory=dict)
     config: Any = None
-    builder: Any = None
+    builder: SegmentSource | None = None
 
 
 class Evaluator(Protocol):
     """Judges a trained model and writes its findings.
+
+    Optionally, an evaluator renders its own result: ``report_section(result)`` returns its
+    :class:`~ephys_core.reporting.ReportSection` of ``report.md`` and ``summary_tables(result)``
+    the :class:`~ephys_core.reporting.SummaryTable` rows ``ephys eval`` prints. Without them
+    the report shows the result as JSON and the command line its numbers
+    (:mod:`ephys_core.reporting`); nothing else reads an evaluator's result layout.
 
     Attributes
     ----------

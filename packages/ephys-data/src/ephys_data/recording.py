@@ -15,9 +15,13 @@ A :class:`Recording` is in one of three states:
 Recordings are treated as immutable: stages return new objects (``replace``, ``with_raw``,
 ``with_data``) and never modify their input.
 
-Every invertible change of amplitude (normalisation, clipping, mu-law) is appended to
-``transforms`` with its parameters, so :func:`to_physical` maps any prepared sample back to
-physical units (tesla, tesla/metre, volt, or source units).
+Every change of amplitude (normalisation, clipping, mu-law) is appended to ``transforms`` as a
+record of :mod:`ephys_data.transforms`, so :func:`ephys_data.transforms.to_physical` maps any
+prepared sample back to physical units (tesla, tesla/metre, volt, or source units).
+
+Sensor geometry is per channel: a channel without a position (an all-zero or non-finite MNE
+``loc``, as for EEG channels of a CTF file or MEG reference channels of KIT systems) has zero
+rows in ``pos_3d``, ``ori_3d`` and ``coil_x_3d``, whatever the other channels have.
 """
 
 from __future__ import annotations
@@ -31,11 +35,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ephys_core.errors import EphysError
+from ephys_data.transforms import check_transform
 
 if TYPE_CHECKING:
     import mne
 
-__all__ = ["Recording", "RecordingError", "annotations_from_raw", "to_physical"]
+__all__ = [
+    "PER_CHANNEL",
+    "Recording",
+    "RecordingError",
+    "annotations_from_raw",
+    "channel_has_position",
+]
 
 # FIFF unit codes (mne.io.constants.FIFF.FIFF_UNIT_*) to readable names
 _UNITS = {112: "T", 201: "T/m", 107: "V", 0: "", -1: "", 1: "", 109: "K", 202: "T/m"}
@@ -68,7 +79,12 @@ class Recording:
     pos_2d
         ``(C, 2)`` layout positions scaled to ``[0, 1]``, or ``None``.
     pos_3d, ori_3d
-        ``(C, 3)`` sensor positions (metres, device coordinates) and unit orientations.
+        ``(C, 3)`` sensor positions (metres, device coordinates) and unit coil normals (MNE
+        ``loc[0:3]`` and ``loc[9:12]``); zero rows for channels without a position.
+    coil_x_3d
+        ``(C, 3)`` unit x axis of each channel's coil (MNE ``loc[3:6]``): for planar
+        gradiometers the direction of the measured gradient, which is all that tells the two
+        gradiometers of one MEGIN site apart. Zero rows where unknown.
     bads
         Names of bad channels.
     labels
@@ -96,6 +112,7 @@ class Recording:
     pos_2d: np.ndarray | None = None
     pos_3d: np.ndarray | None = None
     ori_3d: np.ndarray | None = None
+    coil_x_3d: np.ndarray | None = None
     bads: tuple[str, ...] = ()
     labels: np.ndarray | None = None
     label_names: Mapping[int, str] = dataclasses.field(default_factory=dict)
@@ -209,17 +226,37 @@ class Recording:
         )
 
     def with_data(self, data: np.ndarray, **changes: Any) -> Recording:
-        """A copy backed by an array (the MNE object, if any, is dropped)."""
+        """A copy backed by an array (the MNE object, if any, is dropped).
+
+        A stage that changes the channels must pass every per-channel field (types, units,
+        positions, orientations; ``None`` where unknown) for the new channels.
+        """
         rec = dataclasses.replace(self, raw=None, data=data, **changes)
         if rec.data is not None and rec.data.shape[0] != len(rec.ch_names):
             raise RecordingError(
                 f"{self.name}: {rec.data.shape[0]} data rows for {len(rec.ch_names)} channels"
             )
+        rec.check_channels()
         return rec
 
+    def check_channels(self) -> None:
+        """Raise a :class:`RecordingError` if a per-channel field has the wrong length."""
+        n = len(self.ch_names)
+        for field in PER_CHANNEL:
+            value = getattr(self, field)
+            if value is not None and len(value) != n:
+                raise RecordingError(
+                    f"{self.name}: {field} has {len(value)} entries for {n} channels; a stage "
+                    f"that changes the channels must give the new {field} (or None)"
+                )
+
     def with_transform(self, data: np.ndarray, transform: Mapping[str, Any]) -> Recording:
-        """A copy with new samples and one more entry in ``transforms``."""
-        return self.with_data(data, transforms=(*self.transforms, dict(transform)))
+        """A copy with new samples and one more entry in ``transforms``.
+
+        ``transform`` is a record of :mod:`ephys_data.transforms` (its kind must be known, so
+        that :func:`~ephys_data.transforms.to_physical` can always undo it).
+        """
+        return self.with_data(data, transforms=(*self.transforms, check_transform(transform)))
 
     def with_provenance(self, **items: Any) -> Recording:
         """A copy with entries added to ``provenance``."""
@@ -240,24 +277,53 @@ class Recording:
         return h.hexdigest()
 
 
+#: Per-channel fields of :class:`Recording` (one entry or row per channel when set).
+PER_CHANNEL = ("ch_types", "units", "pos_2d", "pos_3d", "ori_3d", "coil_x_3d")
+
+
+def channel_has_position(pos_3d: Any) -> np.ndarray:
+    """``(C,)`` bool: which rows of ``pos_3d`` are real positions (finite and not all zero).
+
+    MNE marks a channel without a position with an all-zero (or NaN) ``loc``; no sensor sits
+    exactly at the origin of the device or head frame, which lies inside the head.
+    """
+    pos = np.asarray(pos_3d, dtype=np.float64)
+    if pos.ndim != 2 or pos.shape[0] == 0:
+        return np.zeros(pos.shape[0] if pos.ndim else 0, dtype=bool)
+    finite = np.isfinite(pos).all(axis=1)
+    return finite & (np.abs(np.where(np.isfinite(pos), pos, 0.0)).sum(axis=1) > 0)
+
+
+def _unit_rows(vectors: np.ndarray, keep: np.ndarray) -> np.ndarray | None:
+    """``vectors`` normalised row by row, zero where not ``keep``; ``None`` if all zero."""
+    vectors = np.where(np.isfinite(vectors), vectors, 0.0)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    out = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    out[~keep] = 0.0
+    return out if np.abs(out).sum() > 0 else None
+
+
 def _metadata_from_raw(raw: mne.io.BaseRaw) -> dict[str, Any]:
-    """Channel metadata of an MNE object in the form :class:`Recording` stores it."""
+    """Channel metadata of an MNE object in the form :class:`Recording` stores it.
+
+    Positions are decided per channel: channels without one get zero rows, so one channel
+    lacking a position never makes the others position-less.
+    """
     info = raw.info
     types = tuple(raw.get_channel_types())
-    locs = np.array([ch["loc"][:12] for ch in info["chs"]], dtype=np.float64)
-    pos_3d = locs[:, :3].copy()
-    ori = locs[:, 9:12].copy()
-    norms = np.linalg.norm(ori, axis=1, keepdims=True)
-    ori = np.divide(ori, norms, out=np.zeros_like(ori), where=norms > 0)
-    has_pos = bool(np.isfinite(pos_3d).all() and np.abs(pos_3d).sum() > 0)
+    locs = np.array([ch["loc"][:12] for ch in info["chs"]], dtype=np.float64).reshape(-1, 12)
+    has_pos = channel_has_position(locs[:, :3])
+    pos_3d = np.where(has_pos[:, None] & np.isfinite(locs[:, :3]), locs[:, :3], 0.0)
+    any_pos = bool(has_pos.any())
     return {
         "sfreq": float(info["sfreq"]),
         "ch_names": tuple(info["ch_names"]),
         "ch_types": types,
         "units": tuple(_UNITS.get(int(ch["unit"]), str(ch["unit"])) for ch in info["chs"]),
-        "pos_3d": pos_3d if has_pos else None,
-        "ori_3d": ori if has_pos and np.abs(ori).sum() > 0 else None,
-        "pos_2d": layout_2d(raw) if has_pos else None,
+        "pos_3d": pos_3d if any_pos else None,
+        "ori_3d": _unit_rows(locs[:, 9:12], has_pos) if any_pos else None,
+        "coil_x_3d": _unit_rows(locs[:, 3:6], has_pos) if any_pos else None,
+        "pos_2d": layout_2d(raw) if any_pos else None,
         "bads": tuple(info["bads"]),
         "annotations": annotations_from_raw(raw),
     }
@@ -289,15 +355,17 @@ def annotations_from_raw(raw: mne.io.BaseRaw) -> tuple[dict[str, Any], ...]:
 def layout_2d(raw: mne.io.BaseRaw) -> np.ndarray | None:
     """2-D positions of every channel of ``raw`` scaled to ``[0, 1]`` (topomap projection).
 
-    Channels without a position (stimulus, misc) get the centre ``(0.5, 0.5)``.
+    Channels without a position (stimulus, misc, or any channel with an all-zero ``loc``) get
+    the centre ``(0.5, 0.5)``.
     """
     import mne
 
-    positions = np.full((len(raw.ch_names), 2), 0.5)
+    positions = np.full((len(raw.ch_names), 2), np.nan)
     types = raw.get_channel_types()
+    located = channel_has_position([ch["loc"][:3] for ch in raw.info["chs"]])
     for ch_type in sorted(set(types)):
-        picks = [i for i, t in enumerate(types) if t == ch_type]
-        if ch_type not in {"mag", "grad", "eeg", "seeg", "ecog", "ref_meg", "dbk"}:
+        picks = [i for i, t in enumerate(types) if t == ch_type and located[i]]
+        if not picks or ch_type not in {"mag", "grad", "eeg", "seeg", "ecog", "ref_meg", "dbk"}:
             continue
         try:
             xy = mne.channels.layout._find_topomap_coords(
@@ -306,6 +374,7 @@ def layout_2d(raw: mne.io.BaseRaw) -> np.ndarray | None:
         except Exception:  # noqa: BLE001 - positions are a convenience: fall back to the centre
             continue
         positions[picks] = xy
+    # scale by the channels that have a position only, then put the others at the centre
     finite = np.isfinite(positions).all(axis=1)
     if not finite.any():
         return None
@@ -314,17 +383,3 @@ def layout_2d(raw: mne.io.BaseRaw) -> np.ndarray | None:
     positions[finite] = (positions[finite] - lo) / span
     positions[~finite] = 0.5
     return positions
-
-
-def to_physical(data: np.ndarray, transforms: Sequence[Mapping[str, Any]]) -> np.ndarray:
-    """Undo amplitude ``transforms`` (last first), returning float64 data in physical units.
-
-    ``data`` is ``(C, T)`` (or ``(..., C, T)``) prepared samples: codes for mu-law data,
-    normalised values otherwise. Clipping cannot be undone; clipped samples stay at the bound.
-    """
-    from ephys_data.stages.scaling import invert_transform
-
-    out = np.asarray(data)
-    for transform in reversed(list(transforms)):
-        out = invert_transform(out, transform)
-    return np.asarray(out, dtype=np.float64)

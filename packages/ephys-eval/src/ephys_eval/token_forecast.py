@@ -133,12 +133,16 @@ class TokenForecast(Component):
         from ephys_models.generation import Sampler
 
         builder, model, cfg = context.builder, context.model, self.config
+        if builder is None or not hasattr(builder, "to_signal"):
+            raise ConfigError(
+                "token_forecast: the dataset offers no segments and token codec to roll out on"
+            )
         if not hasattr(model, "forecast"):
             raise ConfigError("token_forecast: the model has no forecast() method")
         sfreq = float(context.data_spec["sfreq"])
         n_ctx = int(round((cfg.context_seconds or context.data_spec["n_times"] / sfreq) * sfreq))
         n_hor = int(round(cfg.horizon_seconds * sfreq))
-        longest = max((e.span[1] - e.span[0] for e in builder.splits[split]), default=0)
+        longest = builder.longest_segment(split)
         if n_ctx + n_hor > longest:  # short recordings: shorten the rollout to fit
             n_ctx = min(n_ctx, max(longest // 2, 1))
             n_hor = longest - n_ctx
@@ -151,29 +155,16 @@ class TokenForecast(Component):
                 n_ctx / sfreq,
             )
         segments = builder.segments(split, n_ctx + n_hor, cfg.n_contexts, seed=cfg.seed)
-        tokens = np.stack([builder.to_tokens(x, entry) for x, _, entry in segments])
+        tokens = np.stack([builder.to_tokens(s.x, s) for s in segments])
         ctx = torch.as_tensor(tokens[..., :n_ctx], device=context.device)
-        inputs: Any = ctx
-        future = None
-        if getattr(builder.config, "labels", False):
-            labels = np.stack(
-                [
-                    lab if lab is not None else np.zeros(n_ctx + n_hor, np.int64)
-                    for _, lab, _ in segments
-                ]
-            )
-            inputs = {
-                "x": ctx,
-                "condition": torch.as_tensor(labels[:, :n_ctx], device=context.device),
-            }
-            future = torch.as_tensor(labels[:, n_ctx:], device=context.device)
-        if getattr(builder.config, "subjects", False):
-            subject = [builder.subject_ids[entry.subject] for _, _, entry in segments]
-            inputs = {
-                "x": ctx,
-                **(inputs if isinstance(inputs, dict) else {}),
-                "subject": torch.as_tensor(subject, device=context.device),
-            }
+        side = {
+            k: torch.as_tensor(v, device=context.device)
+            for k, v in builder.side_inputs(segments, 0, n_ctx).items()
+        }
+        inputs: Any = {"x": ctx, **side} if side else ctx
+        future = builder.side_inputs(segments, n_ctx, n_ctx + n_hor).get("condition")
+        if future is not None:
+            future = torch.as_tensor(future, device=context.device)
         sampler = Sampler(
             strategy=cfg.strategy,
             temperature=cfg.temperature,
@@ -197,12 +188,7 @@ class TokenForecast(Component):
         }
 
         def signal(batch: np.ndarray) -> np.ndarray:
-            return np.stack(
-                [
-                    builder.to_signal(b, entry)
-                    for b, (_, _, entry) in zip(batch, segments, strict=True)
-                ]
-            )
+            return np.stack([builder.to_signal(b, s) for b, s in zip(batch, segments, strict=True)])
 
         real = signal(tokens[..., n_ctx:])
         signals = {name: signal(value) for name, value in codes.items()}
@@ -344,8 +330,9 @@ class TokenForecast(Component):
         baselines = {n: tf[n]["cross_entropy"] for n in FORECASTERS if n != "model"}
         beats = all(model < value for value in baselines.values())
         shown = " and ".join(f"{n.replace('_', '-')} {v:.3f}" for n, v in baselines.items())
+        split = {"val": "validation", "train": "training"}.get(tf["split"], tf["split"])
         return beats, (
-            f"{tf['split']} cross-entropy: model {model:.3f} vs {shown} nats/token: the model "
+            f"{split} cross-entropy: model {model:.3f} vs {shown} nats/token: the model "
             f"{'beats' if beats else 'does not beat'} "
             f"{'both baselines' if len(baselines) == 2 else 'every baseline'}"
         )

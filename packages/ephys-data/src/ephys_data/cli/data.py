@@ -36,6 +36,18 @@ def describe(root: Path) -> dict[str, Any]:
         "transforms": [t.get("kind") for t in first.get("transforms", [])],
         "has_labels": any(s.meta.get("labels") for s in sessions),
         "pipeline": dataset.manifest.get("pipeline", []),
+        "mixed": bool(dataset.manifest.get("mixed", False)),
+        "pipelines": [
+            {
+                "config_hash": p.get("config_hash"),
+                "stages": [step.get("name") for step in p.get("pipeline") or []],
+                "sessions": list(p.get("sessions", [])),
+            }
+            for p in dataset.manifest.get("pipelines", [])
+        ],
+        "non_finite": {
+            s.name: s.non_finite for s in sessions if s.non_finite is None or s.non_finite > 0
+        },
         "versions": first.get("provenance", {}).get("versions", {}),
         "failures": dataset.manifest.get("failures", []),
         "sessions": [
@@ -73,8 +85,28 @@ def info(
         f"{len(data['subjects'])} subjects; transforms {data['transforms'] or 'none'}; "
         f"condition labels: {'yes' if data['has_labels'] else 'no'}"
     )
-    if data["pipeline"]:
+    if data["mixed"]:
+        message(
+            f"MIXED: the sessions were prepared by {len(data['pipelines'])} different pipelines",
+            "yellow",
+        )
+        table(
+            "pipelines",
+            ["config_hash", "stages", "sessions"],
+            [
+                (p["config_hash"], " -> ".join(p["stages"]), len(p["sessions"]))
+                for p in data["pipelines"]
+            ],
+        )
+    elif data["pipeline"]:
         message("pipeline: " + " -> ".join(step["name"] for step in data["pipeline"]))
+    bad = {k: v for k, v in data["non_finite"].items() if v}
+    if bad:
+        message(
+            f"{len(bad)} session(s) hold NaN or infinite samples: "
+            + ", ".join(f"{k} ({v})" for k, v in list(bad.items())[:10]),
+            "yellow",
+        )
     table(
         "sessions",
         ["name", "subject", "task", "seconds", "channels", "source"],
@@ -100,20 +132,26 @@ def info(
 
 @app.command()
 def verify(path: Annotated[Path, typer.Argument(help="Prepared dataset folder.")]) -> None:
-    """Check every session's files against the hashes in its sidecar."""
+    """Check every session: its sidecar against its digest and the manifest, and its data and
+    labels against the hashes in the sidecar (reads every byte)."""
     from ephys_core.cli.render import message
     from ephys_data.format import DatasetFormatError, PreparedDataset
 
+    dataset = PreparedDataset(path)
     bad = 0
-    for session in PreparedDataset(path).sessions():
+    for name in dataset.names:
         try:
-            session.verify()
+            dataset.session(name).verify()
         except DatasetFormatError as err:
             bad += 1
             message(str(err), "red")
     if bad:
+        message(f"{path}: {bad} of {len(dataset.names)} sessions failed verification", "red")
         raise typer.Exit(1)
-    message(f"{path}: every session matches its hash", "green")
+    message(
+        f"{path}: every session matches its hashes (data, labels and sidecar) and the manifest",
+        "green",
+    )
 
 
 @app.command(name="import-legacy")

@@ -31,6 +31,14 @@ def preprocess_command(
         str | None,
         typer.Option("--scheduler", help="Dask distributed scheduler address (cluster runs)."),
     ] = None,
+    mix_pipelines: Annotated[
+        bool,
+        typer.Option(
+            "--mix-pipelines",
+            help="Allow writing into a folder holding sessions of another pipeline (the "
+            "manifest then lists every pipeline).",
+        ),
+    ] = False,
 ) -> None:
     """Preprocess every recording of a data set into a prepared dataset.
 
@@ -38,8 +46,10 @@ def preprocess_command(
     run. Without it, `--input PATH --out DIR` runs the default pipeline (read, band-pass
     0.5-40 Hz, resample to 100 Hz, zero bad channels, robust normalisation, clip at 5 SD) on one
     recording or a folder of them. Sessions already prepared with the same pipeline are
-    skipped, so an interrupted run resumes. Exit status 3 means some recordings failed (see
-    the summary); the others were written.
+    skipped, so an interrupted run resumes. A folder holding sessions of another pipeline is
+    refused unless `--mix-pipelines` is given; a folder another run is writing into (it holds
+    DIR/.lock) is refused too. Exit status 3 means some recordings failed (see the summary);
+    the others were written.
     """
     from ephys_core.errors import ConfigError
 
@@ -53,11 +63,16 @@ def preprocess_command(
         run.resolve(["preprocessing"])
         section = run.preprocessing
         assert section is not None
-        source = {"name": section.source.name, "params": section.source.params}
-        stages = [{"name": s.name, "params": s.params} for s in section.stages]
+        # the parameters resolve() validated, used as they are
+        source: dict = {"name": section.source.name, "params": run.params("preprocessing.source")}
+        stages: list = [
+            {"name": s.name, "params": run.params(f"preprocessing.stages[{i}]")}
+            for i, s in enumerate(section.stages)
+        ]
         out_dir = out or section.out_dir
         workers = workers or section.workers
         scheduler = scheduler or section.scheduler
+        mix_pipelines = mix_pipelines or section.mix_pipelines
     else:
         if input_path is None or out is None:
             raise ConfigError(
@@ -67,12 +82,17 @@ def preprocess_command(
 
         source = {"name": "folder", "params": {"root": str(input_path)}}
         stages, out_dir = DEFAULT_STAGES, out
-    code = run_and_report(source, stages, out_dir, workers or 1, scheduler)
+    code = run_and_report(source, stages, out_dir, workers or 1, scheduler, mix_pipelines)
     raise typer.Exit(code)
 
 
 def run_and_report(
-    source: dict, stages: list, out_dir: Path, workers: int, scheduler: str | None
+    source: dict,
+    stages: list,
+    out_dir: Path,
+    workers: int,
+    scheduler: str | None,
+    mix_pipelines: bool = False,
 ) -> int:
     """Run preprocessing with a progress bar and a summary table; returns the exit status."""
     from ephys_core.cli.render import message, progress, table
@@ -87,7 +107,13 @@ def run_and_report(
                 bar.advance(description=payload.name)  # type: ignore[attr-defined]
 
         summary = preprocess(
-            source, stages, out_dir, workers=workers, scheduler=scheduler, on_event=on_event
+            source,
+            stages,
+            out_dir,
+            workers=workers,
+            scheduler=scheduler,
+            on_event=on_event,
+            mix_pipelines=mix_pipelines,
         )
     rows = [
         (
@@ -109,6 +135,12 @@ def run_and_report(
         f"{totals['sessions']} sessions, {totals['hours']:.3f} h",
         "yellow" if failed else "green",
     )
+    if summary.manifest.get("mixed"):
+        message(
+            f"{out_dir} holds sessions of {len(summary.manifest['pipelines'])} different "
+            "pipelines (`ephys data info` lists them)",
+            "yellow",
+        )
     if failed and failed == len(summary.results):
         return 1
     return 3 if failed else 0

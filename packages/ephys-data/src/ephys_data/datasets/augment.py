@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import Field
 
 from ephys_core.components import ComponentConfig
+from ephys_core.errors import ConfigError
 
 __all__ = ["Augmentation", "apply_augmentations"]
 
@@ -99,8 +100,6 @@ class AdditiveNoise(_Base):
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if np.issubdtype(x.dtype, np.integer):
-            from ephys_core.errors import ConfigError
-
             raise ConfigError("additive_noise cannot be applied to token (integer) data")
         scale = self.sigma * (x.std(axis=-1, keepdims=True) if self.relative else 1.0)
         return (x + rng.standard_normal(x.shape).astype(x.dtype) * scale).astype(x.dtype)

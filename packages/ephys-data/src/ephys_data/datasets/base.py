@@ -9,7 +9,7 @@ windowing, training-only augmentation) is shared.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -18,7 +18,7 @@ from pydantic import Field
 
 from ephys_core.components import Component, ComponentConfig
 from ephys_core.errors import ConfigError
-from ephys_core.protocols import Split
+from ephys_core.protocols import Segment, Split
 from ephys_data.datasets.augment import Augmentation, apply_augmentations
 from ephys_data.datasets.catalog import Catalog, SessionEntry
 from ephys_data.datasets.layout import ChannelLayout
@@ -60,6 +60,11 @@ class WindowedConfig(ComponentConfig):
     augmentations: list[Augmentation] = Field(
         default_factory=list, description="Training-only augmentations, applied in order."
     )
+    non_finite: Literal["error", "skip"] = Field(
+        "error",
+        description="Sessions holding NaN or infinite samples: `error` refuses to open the "
+        "dataset (naming them); `skip` leaves out every window that touches such a sample.",
+    )
 
 
 class WindowDataset:
@@ -81,7 +86,10 @@ class WindowDataset:
         self.split = split
         self.training = split == "train" and bool(builder.config.augmentations)
         self.index = WindowIndex.build(
-            [e.span[1] - e.span[0] for e in entries], builder.read_length, builder.step
+            [e.span[1] - e.span[0] for e in entries],
+            builder.read_length,
+            builder.step,
+            bad=[builder.bad_samples(e) for e in entries],
         )
         self._rng: np.random.Generator | None = None
 
@@ -159,6 +167,15 @@ class WindowedBuilder(Component):
         if self.codes_on_disk is not None and self.catalog.is_codes != self.codes_on_disk:
             want = "mu-law codes (add the `mulaw` stage)" if self.codes_on_disk else "signals"
             raise ConfigError(f"roots: this dataset needs prepared data holding {want}")
+        self.non_finite = self.catalog.non_finite()
+        if self.non_finite and config.non_finite == "error":
+            listed = ", ".join(f"{k} ({n})" for k, n in list(self.non_finite.items())[:10])
+            more = f" and {len(self.non_finite) - 10} more" if len(self.non_finite) > 10 else ""
+            raise ConfigError(
+                f"roots: {len(self.non_finite)} session(s) hold NaN or infinite samples "
+                f"(count in brackets): {listed}{more}; re-prepare them (find the broken channels "
+                "or segments), or set `non_finite: skip` to leave out the windows touching them"
+            )
         self.splits = split_sessions(self.catalog.entries, config.split)
         self.layout = ChannelLayout.build([(e.key, e.session) for e in self.catalog.entries])
         self.rows = self._channel_rows()
@@ -206,6 +223,15 @@ class WindowedBuilder(Component):
         names = self.layout.ch_names
         return names if self.rows is None else [names[i] for i in self.rows]
 
+    def bad_samples(self, entry: SessionEntry) -> np.ndarray | None:
+        """``(span,)`` bool: the samples of ``entry`` no window may touch (non-finite ones,
+        with ``non_finite: skip``), or ``None``."""
+        mask = self.catalog.bad_samples(entry.key)
+        if mask is None:
+            return None
+        low, high = entry.span
+        return mask[low:high]
+
     def _pick(self, array: np.ndarray | None) -> np.ndarray | None:
         if array is None or self.rows is None:
             return array
@@ -214,15 +240,14 @@ class WindowedBuilder(Component):
     def data_spec(self) -> dict[str, Any]:
         """Facts models are configured from, and what evaluators need to decode."""
         entries = self.catalog.entries
+        rows = self.rows if self.rows is not None else range(self.layout.n_channels)
         spec: dict[str, Any] = {
             "n_channels": len(self.ch_names),
             "n_times": self.length,
             "sfreq": self.catalog.sfreq,
             "ch_names": self.ch_names,
-            "ch_types": [
-                self.layout.ch_types[i]
-                for i in (self.rows if self.rows is not None else range(self.layout.n_channels))
-            ],
+            "ch_types": [self.layout.ch_types[i] for i in rows],
+            "units": [self.layout.units[i] for i in rows],
             "pos_2d": None
             if self.layout.pos_2d is None
             else self._pick(self.layout.pos_2d).tolist(),
@@ -235,6 +260,13 @@ class WindowedBuilder(Component):
             "leaking_subjects": {}
             if self.config.split.strategy == "time"
             else leaking_subjects(self.splits),
+            "non_finite": {
+                "policy": self.config.non_finite,
+                "sessions": dict(self.non_finite),
+                "windows_dropped": {
+                    s: self.build(s).index.dropped for s in ("train", "val", "test")
+                },
+            },
         }
         if self.config.subjects:  # only when items carry a subject index
             spec["n_subjects"] = len(self.subject_ids)
@@ -251,30 +283,47 @@ class WindowedBuilder(Component):
         spec.update(self.extra_spec())
         return spec
 
-    def segments(
-        self, split: Split, length: int, count: int, seed: int = 0
-    ) -> list[tuple[np.ndarray, np.ndarray | None, SessionEntry]]:
+    # -- the SegmentSource protocol (ephys_core.protocols): what evaluators use ------------
+    def longest_segment(self, split: Split) -> int:
+        """Samples of the longest stretch one session of ``split`` offers."""
+        return max((e.span[1] - e.span[0] for e in self.splits[split]), default=0)
+
+    def segments(self, split: Split, length: int, count: int, seed: int = 0) -> list[Segment]:
         """``count`` raw segments of ``length`` samples from ``split``, on the item layout.
 
-        Segments are spread over the split's sessions in turn, at seeded random offsets; used
-        by evaluators that need a context plus its true continuation, longer than a window.
-
-        Returns
-        -------
-        list of tuple
-            ``(x (C, length), labels (length,) or None, session entry)``.
+        Segments are spread over the split's sessions in turn, at seeded random offsets, and
+        never cover a non-finite sample; used by evaluators that need a context plus its true
+        continuation, longer than a window.
         """
-        usable = [e for e in self.splits[split] if e.span[1] - e.span[0] >= length]
+        starts: dict[str, np.ndarray] = {}  # clean start offsets of sessions with bad samples
+        usable = []
+        for entry in self.splits[split]:
+            low, high = entry.span
+            if high - low < length:
+                continue
+            bad = self.bad_samples(entry)
+            if bad is not None:
+                touched = np.concatenate([[0], np.cumsum(bad, dtype=np.int64)])
+                offsets = np.arange(0, high - low - length + 1)
+                offsets = offsets[touched[offsets + length] == touched[offsets]]
+                if not len(offsets):
+                    continue
+                starts[entry.key] = offsets
+            usable.append(entry)
         if not usable:
             raise ConfigError(
-                f"no {split} session is {length} samples long ({length / self.catalog.sfreq:.1f} s)"
+                f"no {split} session has {length} usable samples in a row "
+                f"({length / self.catalog.sfreq:.1f} s)"
             )
         rng = np.random.default_rng(seed)
         out = []
         for k in range(count):
             entry = usable[k % len(usable)]
             low, high = entry.span
-            start = int(rng.integers(low, high - length + 1))
+            if entry.key in starts:
+                start = low + int(rng.choice(starts[entry.key]))
+            else:
+                start = int(rng.integers(low, high - length + 1))
             data = entry.session.data
             x = np.full(
                 (self.layout.n_channels, length),
@@ -285,10 +334,25 @@ class WindowedBuilder(Component):
             if self.rows is not None:
                 x = x[self.rows]
             labels = None
-            if self.config.labels and entry.session.labels is not None:
-                labels = np.asarray(entry.session.labels[start : start + length], dtype=np.int64)
-            out.append((x, labels, entry))
+            if self.config.labels:
+                track = entry.session.labels
+                labels = (
+                    np.asarray(track[start : start + length], dtype=np.int64)
+                    if track is not None
+                    else np.zeros(length, dtype=np.int64)
+                )
+            subject = self.subject_ids[entry.subject] if self.config.subjects else None
+            out.append(Segment(x, labels, subject, entry.key, start - entry.span[0], entry))
         return out
+
+    def side_inputs(self, segments: Sequence[Segment], start: int, stop: int) -> dict[str, Any]:
+        """The ``condition`` and ``subject`` tracks items carry, for ``[start, stop)``."""
+        side: dict[str, Any] = {}
+        if self.config.labels:
+            side["condition"] = np.stack([s.labels[start:stop] for s in segments])
+        if self.config.subjects:
+            side["subject"] = np.asarray([s.subject for s in segments], dtype=np.int64)
+        return side
 
     def extra_spec(self) -> Mapping[str, Any]:
         """Facts specific to one dataset kind (vocabulary size, image layout, ...)."""

@@ -9,9 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from ephys_core.errors import ConfigError
-from ephys_data.format import PreparedDataset, Session
+from ephys_core.logging import get_logger
+from ephys_data.format import PreparedDataset, Session, count_non_finite, non_finite_samples
 
 __all__ = ["Catalog", "SessionEntry"]
+
+logger = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,40 @@ class Catalog:
             raise ConfigError("roots: some datasets hold mu-law codes and others signals")
         self.sfreq = rates.pop()
         self.is_codes = kinds.pop()
+        self._non_finite: dict[str, int] | None = None
+        self._bad_samples: dict[str, np.ndarray] = {}
+
+    def non_finite(self) -> dict[str, int]:
+        """Session key -> number of NaN or infinite samples, for the sessions that have any.
+
+        Read from each sidecar; sessions written before the count was recorded
+        (``ephys-session/1``) are scanned once (memory-mapped, in blocks). Sessions whose
+        sidecar says they are finite are not read.
+        """
+        if self._non_finite is None:
+            counts: dict[str, int] = {}
+            scanned = 0
+            for entry in self.entries:
+                recorded = entry.session.non_finite
+                if recorded is None:
+                    scanned += 1
+                    recorded = count_non_finite(entry.session.data)
+                if recorded:
+                    counts[entry.key] = recorded
+            if scanned:
+                logger.info("scanned %d session(s) without a non-finite count", scanned)
+            self._non_finite = counts
+        return self._non_finite
+
+    def bad_samples(self, key: str) -> np.ndarray | None:
+        """``(T,)`` bool: samples of session ``key`` where any channel is NaN or inf, or
+        ``None`` when it has none (computed once per session, only for those that have)."""
+        if key not in self.non_finite():
+            return None
+        if key not in self._bad_samples:
+            entry = next(e for e in self.entries if e.key == key)
+            self._bad_samples[key] = non_finite_samples(entry.session.data)
+        return self._bad_samples[key]
 
     @property
     def datasets(self) -> list[str]:

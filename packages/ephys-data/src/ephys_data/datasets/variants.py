@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import Field
 
 from ephys_core.errors import ConfigError
+from ephys_core.protocols import Segment
 from ephys_data.datasets.base import WindowedBuilder, WindowedConfig
 from ephys_data.datasets.catalog import SessionEntry
 from ephys_data.datasets.images import GaussianInterpolator, SensorGrid
@@ -68,12 +69,13 @@ class TokensNextStep(WindowedBuilder):
 
     codes_on_disk: ClassVar[bool | None] = True
 
-    def to_tokens(self, x: np.ndarray, entry: SessionEntry) -> np.ndarray:
+    def to_tokens(self, x: np.ndarray, segment: Segment) -> np.ndarray:
         """Raw segment -> int64 codes (they are codes already)."""
         return np.asarray(x, dtype=np.int64)
 
-    def to_signal(self, codes: Any, entry: SessionEntry) -> np.ndarray:
+    def to_signal(self, codes: Any, segment: Segment) -> np.ndarray:
         """Codes -> signal in the units before mu-law (this session's amplitude)."""
+        entry: SessionEntry = segment.entry
         (transform,) = [
             t for t in entry.session.meta.get("transforms", []) if t.get("kind") == "mulaw"
         ]
@@ -119,11 +121,11 @@ class MuLawNextStep(WindowedBuilder):
         codes = mulaw.encode(x / self.config.amplitude, self.config.mu)
         return codes.astype(np.int64) if isinstance(codes, np.ndarray) else codes
 
-    def to_tokens(self, x: np.ndarray, entry: SessionEntry) -> np.ndarray:
+    def to_tokens(self, x: np.ndarray, segment: Segment) -> np.ndarray:
         """Raw segment -> int64 codes."""
         return self.quantize(np.asarray(x))
 
-    def to_signal(self, codes: Any, entry: SessionEntry) -> np.ndarray:
+    def to_signal(self, codes: Any, segment: Segment) -> np.ndarray:
         """Codes -> signal in the dataset's units."""
         return mulaw.decode(np.asarray(codes), self.config.mu) * self.config.amplitude
 

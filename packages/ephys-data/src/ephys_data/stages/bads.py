@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from ephys_core.components import ComponentConfig
 from ephys_core.logging import get_logger
-from ephys_data.recording import Recording, RecordingError
+from ephys_data.recording import Recording, RecordingError, annotations_from_raw
 from ephys_data.stages._mne import (
     add_annotations,
     add_step,
@@ -409,8 +409,6 @@ def _zero_spans(data: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
 
 def _bad_spans(raw: mne.io.BaseRaw) -> list[tuple[int, int]]:
     """Sample spans ``[start, stop)`` covered by annotations whose description starts BAD."""
-    from ephys_data.recording import annotations_from_raw
-
     sfreq, n = raw.info["sfreq"], raw.n_times
     spans = []
     for item in annotations_from_raw(raw):

@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 from ephys_core.components import ComponentConfig
 from ephys_core.logging import get_logger
 from ephys_data.recording import Recording, RecordingError
-from ephys_data.stages._mne import add_annotations, add_step, mne_quiet
+from ephys_data.stages._mne import DATA_TYPES, add_annotations, add_step, mne_quiet
 from ephys_data.stages.base import Stage
 
 if TYPE_CHECKING:
@@ -92,8 +92,10 @@ class Read(Stage):
     ``"<channel>/<code>"`` (so that condition labels survive dropping the stimulus
     channels), optionally retypes channels (``channel_types``), and keeps the channel types in
     ``picks``: MEG and EEG by default, without the
-    MEG reference channels unless ``ref_meg`` is listed. The source's SHA-256 and size are
-    recorded in the provenance.
+    MEG reference channels unless ``ref_meg`` is listed. Data channels that are exactly
+    constant (dead, disconnected, all zero) are marked bad and logged; a recording whose data
+    channels are all constant fails. The source's SHA-256 and size are recorded in the
+    provenance.
     """
 
     class Config(ComponentConfig):
@@ -179,6 +181,7 @@ class Read(Stage):
                     raw, cfg.stim_channels, cfg.stim_min_duration, recording.name
                 )
             details["dropped_types"] = _pick(raw, cfg.picks, recording.name, source)
+            details["flat_channels"] = _mark_flat(raw, recording.name, source)
             out = recording.with_raw(raw)
         if recording.sfreq and recording.sfreq != out.sfreq:
             logger.warning(
@@ -370,3 +373,45 @@ def _pick(raw: mne.io.BaseRaw, picks: list[str], name: str, source: Path) -> lis
     if len(keep) < len(present):
         raw.pick(keep)
     return dropped
+
+
+#: Channel types checked for constant data (brain signals and MEG reference channels).
+_FLAT_CHECKED = (*DATA_TYPES, "ref_meg")
+
+
+def _mark_flat(raw: mne.io.BaseRaw, name: str, source: Path) -> list[str]:
+    """Mark the exactly constant data channels of ``raw`` bad; returns their names.
+
+    Raises
+    ------
+    RecordingError
+        Every data channel (every checked one when there are only reference channels) is
+        constant: the recording carries no signal.
+    """
+    types = raw.get_channel_types()
+    checked = [i for i, t in enumerate(types) if t in _FLAT_CHECKED]
+    if not checked or not raw.n_times:
+        return []
+    flat = []
+    for block in range(0, len(checked), 64):  # a few channels at a time: no copy of it all
+        picks = checked[block : block + 64]
+        data = raw.get_data(picks=picks)
+        flat.extend(i for i, row in zip(picks, data, strict=True) if row.min() == row.max())
+    if not flat:
+        return []
+    names = [raw.ch_names[i] for i in flat]
+    data_channels = [i for i in checked if types[i] != "ref_meg"] or checked
+    if set(data_channels) <= set(flat):
+        raise RecordingError(
+            f"{name}: {source} is flat: all {len(data_channels)} data channels are constant "
+            "(no signal was recorded, or it was exported without data); check the file, or "
+            "leave it out"
+        )
+    logger.warning(
+        "%s: %d constant (flat) channel(s) marked bad: %s",
+        name,
+        len(names),
+        ", ".join(names[:10]) + (", ..." if len(names) > 10 else ""),
+    )
+    raw.info["bads"] = sorted(set(raw.info["bads"]) | set(names), key=raw.ch_names.index)
+    return names

@@ -16,6 +16,7 @@ from ephys_core.logging import get_logger
 from ephys_data.recording import Recording, RecordingError
 from ephys_data.stages._mne import add_step, import_optional, mne_quiet
 from ephys_data.stages.base import Stage
+from ephys_data.stages.filters import resample_labels
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -113,7 +114,7 @@ class OSLChain(Stage):
     def example_input(self, workdir: Path) -> Recording:
         """The default example; the conformance check is skipped without OSL-ephys."""
         if not _installed():
-            from ephys_core.testing._common import NotApplicable
+            from ephys_core.testing import NotApplicable
 
             raise NotApplicable(f"osl-ephys is not installed ({INSTALL})")
         return super().example_input(workdir)
@@ -155,8 +156,6 @@ class OSLChain(Stage):
             raw = dataset["raw"]
             out = recording.with_raw(raw)
         if recording.labels is not None and out.n_times != recording.n_times:
-            from ephys_data.stages.filters import resample_labels
-
             out = out.replace(
                 labels=resample_labels(recording.labels, recording.sfreq, out.sfreq, out.n_times)
             )

@@ -197,6 +197,7 @@ class SourceProjection(Stage):
             pos_3d=centroids,
             pos_2d=layout,
             ori_3d=None,
+            coil_x_3d=None,
             bads=(),
         )
         return add_step(

@@ -139,6 +139,11 @@ def _light_problems(config: RunConfig) -> list[str]:
     """Combinations of settings that cannot work, whatever the data."""
     trainer = config.trainer
     problems = []
+    if config.tokenizer is not None:
+        problems.append(
+            "tokenizer: `ephys train` does not read this section (token datasets tokenize "
+            "their data themselves, e.g. mulaw_next_step's mu and amplitude); remove it"
+        )
     if trainer.swa is not None and isinstance(trainer.swa.epoch_start, float):
         if trainer.max_epochs is None:
             problems.append(
