@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pluggy
 
@@ -22,6 +22,7 @@ from ephys_core.errors import HookError, PluginLoadError
 from ephys_core.hookspecs import ReportSection
 from ephys_core.kinds import HOOKS_GROUP
 from ephys_core.logging import get_logger
+from ephys_core.registry import plugin_row
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -45,18 +46,12 @@ class HookModule:
     status: str
     error: str | None = None
 
+    kind: ClassVar[str] = "hooks"
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready description, with the same keys as a component entry."""
-        return {
-            "kind": "hooks",
-            "name": self.name,
-            "target": self.target,
-            "distribution": self.distribution,
-            "version": self.version,
-            "origin": "entry point" if self.distribution else "registered",
-            "status": self.status,
-            "error": self.error,
-        }
+        origin = "entry point" if self.distribution else "registered"
+        return plugin_row(self, origin, self.status, self.error)
 
 
 class Hooks:

@@ -33,11 +33,26 @@ from ephys_core.logging import get_logger
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-__all__ = ["AliasEntry", "ComponentEntry", "Registry"]
+__all__ = ["AliasEntry", "ComponentEntry", "Registry", "plugin_row"]
 
 logger = get_logger(__name__)
 
 Status = Literal["ok", "error", "not loaded"]
+
+
+def plugin_row(item: Any, origin: str, status: str, error: str | None) -> dict[str, Any]:
+    """One row of ``ephys plugins --json`` for anything with ``kind``, ``name``, ``target``,
+    ``distribution`` and ``version`` (components, aliases, hook modules, commands)."""
+    return {
+        "kind": item.kind,
+        "name": item.name,
+        "target": item.target,
+        "distribution": item.distribution,
+        "version": item.version,
+        "origin": origin,
+        "status": status,
+        "error": error,
+    }
 
 
 @dataclass
@@ -82,16 +97,7 @@ class ComponentEntry:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description (the row ``ephys plugins --json`` prints)."""
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "target": self.target,
-            "distribution": self.distribution,
-            "version": self.version,
-            "origin": self.origin,
-            "status": self.status,
-            "error": self.error,
-        }
+        return plugin_row(self, self.origin, self.status, self.error)
 
 
 @dataclass
@@ -116,16 +122,7 @@ class AliasEntry:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description (a row of ``ephys plugins --json``)."""
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "target": self.target,
-            "distribution": self.distribution,
-            "version": self.version,
-            "origin": "alias",
-            "status": "alias",
-            "error": None,
-        }
+        return plugin_row(self, "alias", "alias", None)
 
 
 def _describe_target(obj: Any) -> str:
