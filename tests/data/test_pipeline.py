@@ -388,7 +388,7 @@ def test_a_constant_recording_fails_as_flat(tmp_path):
     )
     assert result.exit_code == 1  # every recording failed
     (failure,) = PreparedDataset(tmp_path / "prep").manifest["failures"]
-    assert "RecordingError" in failure["error"] and "is flat" in failure["error"]
+    assert failure["error"].startswith("sub-01_task-rest_eeg: ") and "is flat" in failure["error"]
     assert "all 8 data channels are constant" in failure["error"]
 
 

@@ -207,6 +207,17 @@ def test_a_session_of_nan_samples_is_refused_before_training(tmp_path):
     assert meta["name"] in message and "\n" not in message
 
 
+def test_an_empty_data_file_is_refused_before_training(signal_root, tmp_path):
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(signal_root, root)
+    victim = sorted((root / "sessions").iterdir())[0] / "data.npy"
+    victim.write_bytes(b"")
+    message = _fails_before_work(tiny_run(root, tmp_path), tmp_path, "data.npy is truncated")
+    assert str(victim) in message
+
+
 def test_explicit_data_parameters_must_match_the_data(signal_root, tmp_path):
     config = tiny_run(signal_root, tmp_path)
     config["model"]["params"]["n_channels"] = 5
@@ -314,11 +325,13 @@ def test_a_truncated_checkpoint_is_one_line(signal_root, tmp_path):
     train(load_config(tiny_run(signal_root, tmp_path, trainer={"max_steps": 2})))
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
     last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
-    with pytest.raises(CheckpointError, match="truncated or corrupt") as info:
+    with pytest.raises(
+        CheckpointError, match="truncated, corrupt or not a PyTorch checkpoint"
+    ) as info:
         load_checkpoint(last)
     assert "\n" not in str(info.value)
     config = load_config(tiny_run(signal_root, tmp_path, trainer={"max_steps": 4}))
-    with pytest.raises(ConfigError, match="--resume: .*truncated or corrupt"):
+    with pytest.raises(ConfigError, match="--resume: .*truncated, corrupt"):
         train(config, resume=True)
 
 

@@ -27,6 +27,8 @@ def describe_validation_error(err: ValidationError, prefix: str = "") -> list[st
     for item in err.errors(include_url=False):
         path = _dotted(prefix, tuple(item["loc"]))
         message = item["msg"]
+        if item["type"] == "value_error":  # a validator's own words, without pydantic's prefix
+            message = message.removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key (not a field of this section)"
         elif item["type"] != "missing" and "input" in item:

@@ -36,17 +36,27 @@ class ConfigError(EphysError, ValueError):
         (``model.params.n_layers: ...``).
     source
         Where the configuration came from (a file name), if known.
+    hint
+        What to do about it, shown after the problems.
     """
 
-    def __init__(self, problems: Iterable[str] | str, *, source: str | None = None) -> None:
+    def __init__(
+        self,
+        problems: Iterable[str] | str,
+        *,
+        source: str | None = None,
+        hint: str | None = None,
+    ) -> None:
         self.problems = [problems] if isinstance(problems, str) else list(problems)
-        self.source = source
+        self.source, self.hint = source, hint
         where = f" in {source}" if source else ""
         if len(self.problems) == 1:
             message = f"invalid configuration{where}: {self.problems[0]}"
         else:
             listed = "\n".join(f"  - {p}" for p in self.problems)
             message = f"invalid configuration{where} ({len(self.problems)} problems):\n{listed}"
+        if hint:
+            message += ("\n  " if len(self.problems) > 1 else "; ") + hint
         super().__init__(message)
 
 

@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import time
-import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -285,7 +284,9 @@ def process_session(ref: RecordingRef, pipeline: Pipeline, out_dir: str | Path) 
             non_finite=non_finite,
         )
     except Exception as exc:  # one bad recording must not stop the others
-        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        # ephys's own errors say what is wrong; anything else keeps its type
+        text = " ".join(str(exc).split())
+        detail = text if isinstance(exc, EphysError) else f"{type(exc).__name__}: {text}"
         return SessionResult(
             ref.name, str(ref.path), "failed", time.perf_counter() - started, error=detail
         )

@@ -63,6 +63,9 @@ class Catalog:
     ConfigError
         If a root is not a prepared dataset, roots disagree on the sampling frequency or on
         whether they hold codes or signals, or there are no sessions.
+    DatasetFormatError
+        A session's files are missing, truncated or disagree with its sidecar (every session's
+        array headers are read when the catalog opens; the samples are not).
     """
 
     def __init__(self, roots: Sequence[str | Path]) -> None:
@@ -74,6 +77,11 @@ class Catalog:
             dataset = PreparedDataset(root)
             fallback = Path(root).name
             for session in dataset.sessions():
+                # open the memory maps now: a truncated or empty file is refused here, with
+                # its name, and not by a data loader in the middle of training
+                session.data  # noqa: B018 - reads the array header only
+                if session.meta.get("labels"):
+                    session.labels  # noqa: B018
                 label = session.meta.get("dataset") or fallback
                 labels_seen[label] = labels_seen.get(label, 0)
                 subject = session.meta.get("subject") or f"session:{session.name}"

@@ -120,10 +120,10 @@ def load_checkpoint(path: str | Path, *, mmap: bool = False) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as err:
-        detail = " ".join(str(err).split())[:160] or type(err).__name__
+        detail = " ".join(str(err).split())[:160]
         raise CheckpointError(
-            f"{path} is truncated or corrupt ({detail}); use another checkpoint of the run "
-            "or train again"
+            f"{path} is truncated, corrupt or not a PyTorch checkpoint "
+            f"({type(err).__name__}: {detail}); use another checkpoint of the run or train again"
         ) from None
     if not isinstance(checkpoint, dict) or CHECKPOINT_KEY not in checkpoint:
         raise CheckpointError(

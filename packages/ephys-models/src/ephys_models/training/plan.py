@@ -230,18 +230,19 @@ def _resume_problems(plan: TrainingPlan) -> list[str]:
         f"--resume: the data changed: {p}"
         for p in data_spec_problems(meta["data_spec"], plan.data_spec, same_data=True)
     ]
-    if problems:
-        problems.append(
-            "--resume continues a run exactly as it was configured; resume with its "
-            "configuration (changing only length, hardware, checkpointing or logging) or "
-            "start a new run (-o name=...)"
-        )
     return problems
 
 
-def _fail(problems: list[str], config: RunConfig) -> None:
+RESUME_HINT = (
+    "--resume continues a run exactly as it was configured: resume with its configuration "
+    "(changing only length, hardware, checkpointing or logging) or start a new run "
+    "(-o name=...)"
+)
+
+
+def _fail(problems: list[str], config: RunConfig, hint: str | None = None) -> None:
     if problems:
-        raise ConfigError(problems, source=config._source)
+        raise ConfigError(problems, source=config._source, hint=hint)
 
 
 def plan_training(
@@ -289,7 +290,7 @@ def plan_training(
         owner=owner,
     )
     if resume:
-        _fail(_resume_problems(plan), config)
+        _fail(_resume_problems(plan), config, RESUME_HINT)
     if spec.get("leaking_subjects"):
         plan.warnings.append(
             f"{len(spec['leaking_subjects'])} subject(s) appear in more than one split"
