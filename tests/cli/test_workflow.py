@@ -146,7 +146,8 @@ def test_example_config_trains_is_killed_resumes_and_matches(prepared, tmp_path)
         str(tmp_path / "report"),
         "-o",
         "evaluation.evaluators=[{name: token_forecast, params: "
-        "{max_batches: 2, n_contexts: 2, horizon_seconds: 0.5}}]",
+        "{max_windows: 8, n_contexts: 4, horizon_seconds: 0.5, fit_segments: 4, "
+        "fit_seconds: 2.0, ar_max_order: 4, var_orders: [1, 2], n_boot: 20}}]",
     )
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert (tmp_path / "report" / "summary.json").is_file()
@@ -173,10 +174,13 @@ def test_ddp_over_two_cpu_processes(prepared, tmp_path):
 def test_quickstart_on_simulated_meg(tmp_path):
     result = ephys("quickstart", "--out", str(tmp_path / "qs"), "--minutes", "0.6", "--steps", "6")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "repeat_last" in result.stdout and "token_frequency" in result.stdout
+    for name in ("ar", "var", "persistence", "token_frequency", "real_other"):
+        assert name in result.stdout
     assert "validation cross-entropy: model" in result.stderr
+    assert "the best baseline" in result.stderr
     summary = json.loads((tmp_path / "qs" / "report" / "summary.json").read_text())
     assert summary["evaluators"]["token_forecast"]["teacher_forced"]["split"] == "val"
+    assert "var" in summary["evaluators"]["token_forecast"]["teacher_forced"]["forecasters"]
     assert (tmp_path / "qs" / "report" / "psd.png").is_file()
     assert (tmp_path / "qs" / "quickstart.yaml").is_file()
     assert len(list((tmp_path / "qs" / "raw").glob("*.fif"))) == 6

@@ -59,7 +59,16 @@ def trained(tmp_path_factory):
             "evaluators": [
                 {
                     "name": "token_forecast",
-                    "params": {"max_batches": 3, "n_contexts": 3, "horizon_seconds": 0.5},
+                    "params": {
+                        "max_windows": 16,
+                        "n_contexts": 4,
+                        "horizon_seconds": 0.5,
+                        "fit_segments": 8,
+                        "fit_seconds": 4.0,
+                        "ar_max_order": 8,
+                        "var_orders": [1, 2, 4],
+                        "n_boot": 50,
+                    },
                 }
             ],
         },
@@ -85,23 +94,40 @@ def test_eval_writes_summary_report_and_plots(trained, tmp_path):
     finally:
         get_hooks().unregister(plugin)
     assert out.exit_code == 0, out.output
-    assert "repeat_last" in out.output and "token_frequency" in out.output
+    for name in ("model", "ar", "var", "persistence", "token_frequency", "real_other"):
+        assert name in out.output
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     assert summary["schema"] == "ephys-eval/1" and summary["model"] == "gpt2meg"
     assert summary["checkpoint"] == str(result.best_checkpoint)
-    tf = summary["evaluators"]["token_forecast"]["teacher_forced"]
-    assert tf["split"] == "val" and tf["n_windows"] > 0
-    for name in ("model", "repeat_last", "token_frequency"):
-        assert set(tf[name]) >= {"cross_entropy", "accuracy"}
-    rollout = summary["evaluators"]["token_forecast"]["rollout"]
-    assert rollout["n_contexts"] == 3 and rollout["horizon_seconds"] == 0.5
-    assert len(rollout["divergence"]["model"]) == len(rollout["divergence"]["horizon_seconds"])
-    assert set(rollout["psd_log_distance"]) == {"model", "repeat_last", "token_frequency"}
-    for figure in summary["evaluators"]["token_forecast"]["figures"].values():
+    result_ = summary["evaluators"]["token_forecast"]
+    tf = result_["teacher_forced"]
+    assert tf["split"] == "val" and tf["n_windows"] == 16 and tf["window"] == 50
+    assert set(tf["forecasters"]) == {"model", "ar", "var", "persistence", "token_frequency"}
+    for scores in tf["forecasters"].values():
+        ce = scores["cross_entropy"]
+        assert ce["low"] <= ce["value"] <= ce["high"] and ce["n"] == 16
+    best = tf["best_baseline"]
+    difference = tf["model_minus_best"]["value"]
+    ce = {n: v["cross_entropy"]["value"] for n, v in tf["forecasters"].items()}
+    assert difference == pytest.approx(ce["model"] - ce[best], abs=1e-5)
+    assert best == min((n for n in ce if n != "model"), key=ce.get)
+    assert result_["baselines"]["ar"]["kind"] == "ar" and result_["baselines"]["var"]["order"] >= 1
+    rollout = result_["rollout"]
+    assert rollout["n_contexts"] == 4 and rollout["horizon_seconds"] == 0.5
+    metrics = rollout["metrics"]
+    names = {"model", "ar", "var", "persistence", "token_frequency", "real_other"}
+    for key in ("psd_log_distance", "covariance_distance", "coherence_distance"):
+        assert set(metrics[key]) == names
+    assert set(metrics["band_power_divergence"]["model"]) >= {"alpha", "beta", "mean"}
+    divergence = rollout["divergence"]
+    assert len(divergence["null"]["value"]) == len(divergence["horizon_seconds"]) == 50
+    assert set(divergence["time_to_divergence"]) == names - {"real_other"}
+    for figure in result_["figures"].values():
         assert (tmp_path / "report" / figure).read_bytes()[:4] == b"\x89PNG"
     assert summary["sections"] == {"extra analysis": {"k": 1}}
     report = (tmp_path / "report" / "report.md").read_text()
     assert "| model |" in report and "extra analysis" in report and "![psd](psd.png)" in report
+    assert "best baseline" in report and "real_other" in report
 
 
 def test_trained_model_beats_token_frequency(trained, tmp_path):
@@ -109,8 +135,8 @@ def test_trained_model_beats_token_frequency(trained, tmp_path):
 
     path, result = trained
     summary = evaluate(result.best_checkpoint, load_config(path), tmp_path).summary
-    tf = summary["evaluators"]["token_forecast"]["teacher_forced"]
-    assert tf["model"]["cross_entropy"] < tf["token_frequency"]["cross_entropy"]
+    tf = summary["evaluators"]["token_forecast"]["teacher_forced"]["forecasters"]
+    assert tf["model"]["cross_entropy"]["high"] < tf["token_frequency"]["cross_entropy"]["low"]
 
 
 def test_eval_needs_a_checkpoint(tmp_path):

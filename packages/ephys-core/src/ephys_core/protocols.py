@@ -223,6 +223,17 @@ class TokenCodec(Protocol):
         """``(C, L)`` codes -> signal in the dataset's units (each session's own scale)."""
         ...
 
+    def encode_signal(self, signal: Any, segment: Segment) -> Any:
+        """``(C, L)`` signal in the dataset's units -> int64 codes, as ``segment``'s were made
+        (so that a continuous forecast goes through the same quantisation as the data)."""
+        ...
+
+    def bin_edges(self, segment: Segment) -> Any:
+        """``(V + 1,)`` signal values separating the codes of ``segment`` (code ``k`` covers
+        ``[edges[k], edges[k + 1])``, the outer edges infinite), or ``None`` when codes are
+        not ordered amplitudes (learned codebooks)."""
+        ...
+
 
 @dataclass
 class EvaluationContext:

@@ -18,12 +18,27 @@ __all__ = ["TokenForecastConfig", "token_forecast"]
 class TokenForecastConfig(ComponentConfig):
     """Parameters of :class:`ephys_eval.token_forecast.TokenForecast`."""
 
-    max_batches: int = Field(50, ge=1, description="Teacher-forced batches scored.")
-    batch_size: int = Field(16, ge=1, description="Windows per teacher-forced batch.")
-    stats_batches: int = Field(
-        50, ge=1, description="Training batches counted for the baselines' statistics."
+    max_windows: int = Field(
+        256, ge=4, description="Windows (of the training length) scored teacher-forced."
     )
-    n_contexts: int = Field(8, ge=1, description="Real contexts rolled out.")
+    batch_size: int = Field(32, ge=1, description="Windows per model batch.")
+    baselines: list[Literal["ar", "var", "persistence", "token_frequency"]] = Field(
+        default_factory=lambda: ["ar", "var", "persistence", "token_frequency"],
+        description="Baselines scored beside the model (see ephys_eval.baselines).",
+    )
+    fit_segments: int = Field(
+        64, ge=2, description="Training segments the baselines are fitted on."
+    )
+    fit_seconds: float = Field(
+        20.0, gt=0, description="Length of each fitting segment (shorter sessions: all of it)."
+    )
+    ar_max_order: int = Field(32, ge=1, description="Largest AR order tried (chosen by AIC).")
+    var_orders: list[int] = Field(
+        default_factory=lambda: [1, 2, 4, 8, 12, 16, 24, 32],
+        min_length=1,
+        description="VAR orders tried (chosen, with the ridge, on held-out training segments).",
+    )
+    n_contexts: int = Field(32, ge=4, description="Real contexts rolled out.")
     context_seconds: float | None = Field(
         None, gt=0, description="Context length; the training window by default."
     )
@@ -35,7 +50,8 @@ class TokenForecastConfig(ComponentConfig):
     top_k: int = Field(50, ge=1, description="Tokens kept by top_k sampling.")
     top_p: float = Field(0.9, gt=0, le=1, description="Mass kept by top_p sampling.")
     use_cache: bool = Field(True, description="Use the model's key/value cache.")
-    seed: int = Field(0, description="Seed of context choice and sampling.")
+    n_boot: int = Field(200, ge=10, description="Bootstrap resamples of every interval.")
+    seed: int = Field(0, description="Seed of the windows, contexts, sampling and bootstrap.")
 
 
 token_forecast = LazyComponent("ephys_eval.token_forecast:TokenForecast", TokenForecastConfig)

@@ -7,16 +7,41 @@ from pathlib import Path
 
 import numpy as np
 
-from ephys_eval.metrics import _correlation, divergence_curve, mean_psd
+from ephys_eval.metrics import (
+    _correlation,
+    band_powers,
+    bands_for,
+    divergence_curve,
+    mean_psd,
+    time_to_divergence,
+)
+from ephys_eval.stats import CurveEstimate
 
-__all__ = ["plot_covariance", "plot_divergence", "plot_examples", "plot_psd"]
+__all__ = [
+    "plot_band_powers",
+    "plot_covariance",
+    "plot_divergence",
+    "plot_examples",
+    "plot_psd",
+]
 
 COLORS = {
     "real": "black",
     "model": "tab:blue",
-    "repeat_last": "tab:orange",
+    "ar": "tab:orange",
+    "var": "tab:red",
+    "persistence": "tab:brown",
     "token_frequency": "tab:green",
+    "real_other": "tab:gray",
 }
+
+
+#: Short labels of the canonical bands, drawn on the figures.
+BAND_SYMBOLS = {"delta": "δ", "theta": "θ", "alpha": "α", "beta": "β", "gamma": "γ"}
+
+
+def _color(name: str, index: int) -> str:
+    return COLORS.get(name, f"C{index % 10}")
 
 
 def _figure(*args, **kwargs):
@@ -28,23 +53,70 @@ def _figure(*args, **kwargs):
     return plt, *plt.subplots(*args, **kwargs)
 
 
-def plot_psd(signals: Mapping[str, np.ndarray], sfreq: float, path: Path) -> Path:
-    """Welch PSD of the real continuation, the model and the baselines."""
+def _shade_bands(ax, bands: Mapping[str, tuple[float, float]]) -> None:
+    """Shade each band and label it just above the axes."""
+    for i, (name, (low, high)) in enumerate(bands.items()):
+        ax.axvspan(low, high, color="tab:purple" if i % 2 else "tab:olive", alpha=0.1, lw=0)
+        ax.text(
+            (low + high) / 2,
+            1.01,
+            BAND_SYMBOLS.get(name, name),
+            transform=ax.get_xaxis_transform(),
+            ha="center",
+            va="bottom",
+            fontsize=10,
+            color="dimgrey",
+            clip_on=False,
+        )
+
+
+def plot_psd(
+    signals: Mapping[str, np.ndarray],
+    sfreq: float,
+    path: Path,
+    bands: Mapping[str, tuple[float, float]] | None = None,
+) -> Path:
+    """Welch PSD of the real continuation, the model and the baselines.
+
+    Parameters
+    ----------
+    signals : mapping of str to ndarray, shape (N, C, T)
+        Name -> signals; each is drawn as its PSD averaged over segments and channels.
+    sfreq : float
+        Sampling frequency in Hz.
+    path : Path
+        PNG to write.
+    bands : mapping of str to (float, float), optional
+        Frequency bands in Hz to shade and label (e.g. :data:`ephys_eval.metrics.BANDS`; bands
+        above Nyquist are dropped).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     plt, fig, ax = _figure(figsize=(6, 4))
-    for name, x in signals.items():
+    lowest = None
+    for i, (name, x) in enumerate(signals.items()):
         freqs, psd = mean_psd(x, sfreq)
+        if name == "real" and np.any(psd[1:] > 0):
+            lowest = float(psd[1:][psd[1:] > 0].min())
         if not np.any(psd[1:] > 0):
             continue  # a constant forecast has no power to draw
         ax.semilogy(
             freqs[1:],
             np.where(psd[1:] > 0, psd[1:], np.nan),
             label=name,
-            color=COLORS.get(name),
+            color=_color(name, i),
             lw=2 if name == "real" else 1.2,
         )
+    if lowest is not None:  # near-constant forecasts would stretch the axis by decades
+        ax.set_ylim(bottom=max(ax.get_ylim()[0], lowest / 100))
+    if bands is not None:
+        _shade_bands(ax, bands_for(sfreq, bands))
     ax.set_xlabel("frequency (Hz)")
     ax.set_ylabel("power (normalised units$^2$/Hz)")
-    ax.set_title("Power spectral density of rollouts")
+    ax.set_title("Power spectral density of rollouts", pad=18 if bands is not None else 6)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -67,18 +139,141 @@ def plot_covariance(signals: Mapping[str, np.ndarray], path: Path) -> Path:
 
 
 def plot_divergence(
-    real: np.ndarray, generated: Mapping[str, np.ndarray], sfreq: float, path: Path
+    real: np.ndarray,
+    generated: Mapping[str, np.ndarray],
+    sfreq: float,
+    path: Path,
+    null: np.ndarray | CurveEstimate | None = None,
+    null_band: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Path:
-    """Normalised error against the true continuation over the forecast horizon."""
+    """Normalised error against the true continuation over the forecast horizon.
+
+    Parameters
+    ----------
+    real : ndarray, shape (N, C, H)
+        True continuations.
+    generated : mapping of str to ndarray, shape (N, C, H)
+        Forecaster name -> its continuations of the same contexts.
+    sfreq : float
+        Sampling frequency in Hz.
+    path : Path
+        PNG to write.
+    null : ndarray, shape (H,), or CurveEstimate, optional
+        The real-versus-real null (:func:`ephys_eval.metrics.divergence_null`), drawn as a
+        dashed line; a :class:`~ephys_eval.stats.CurveEstimate` (from ``bootstrap_curve``)
+        also gives the band. Without it, the level 2 of an independent draw is drawn instead.
+    null_band : (ndarray, ndarray), optional
+        Lower and upper bounds ``(H,)`` of the null, drawn as a shaded band. Where a
+        forecaster's curve first reaches the null (its lower bound when there is a band), a
+        dot marks its time to divergence.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    if isinstance(null, CurveEstimate):
+        null_band = (null.low, null.high) if null_band is None else null_band
+        null = null.value
     plt, fig, ax = _figure(figsize=(6, 4))
-    for name, x in generated.items():
-        curve = divergence_curve(x, real, smooth=max(1, int(sfreq // 20)))
-        ax.plot(np.arange(1, len(curve) + 1) / sfreq, curve, label=name, color=COLORS.get(name))
-    ax.axhline(2.0, color="grey", ls=":", lw=1, label="independent draw")
+    smooth = max(1, int(sfreq // 20))
+    for i, (name, x) in enumerate(generated.items()):
+        curve = divergence_curve(x, real, smooth=smooth)
+        times = np.arange(1, len(curve) + 1) / sfreq
+        color = _color(name, i)
+        ax.plot(times, curve, label=name, color=color)
+        if null is not None:
+            lower = None if null_band is None else np.asarray(null_band[0])
+            when = time_to_divergence(curve, np.asarray(null), times, lower, if_never="inf")
+            if np.isfinite(when):
+                ax.plot(when, curve[np.searchsorted(times, when)], "o", color=color, ms=5)
+    times = np.arange(1, real.shape[-1] + 1) / sfreq
+    if null is None:
+        ax.axhline(2.0, color="grey", ls=":", lw=1, label="independent draw")
+    else:
+        ax.plot(times, null, color="grey", ls="--", lw=1.2, label="real vs real (null)")
+    if null_band is not None:
+        ax.fill_between(
+            times,
+            null_band[0],
+            null_band[1],
+            color="grey",
+            alpha=0.25,
+            lw=0,
+            label="null interval",
+        )
     ax.set_xlabel("horizon (s)")
     ax.set_ylabel("MSE / variance of the real signal")
-    ax.set_title("Rollout divergence")
+    ax.set_title("Rollout divergence" + ("" if null is None else " (dots: time to divergence)"))
     ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_band_powers(
+    signals: Mapping[str, np.ndarray],
+    sfreq: float,
+    path: Path,
+    bands: Mapping[str, tuple[float, float]] | None = None,
+    relative: bool = False,
+) -> Path:
+    """Distribution of log10 band power of each signal, band by band, as box plots.
+
+    Parameters
+    ----------
+    signals : mapping of str to ndarray, shape (N, C, T)
+        Name -> signals (real data first, by convention); each box pools the segments and
+        channels of one signal in one band.
+    sfreq : float
+        Sampling frequency in Hz.
+    path : Path
+        PNG to write.
+    bands : mapping of str to (float, float), optional
+        Bands in Hz; ``bands_for(sfreq)`` by default.
+    relative : bool
+        Plot relative band power (see :func:`ephys_eval.metrics.band_powers`).
+
+    Returns
+    -------
+    Path
+        ``path``. Signals without any power (constant forecasts) are left out.
+    """
+    from matplotlib.patches import Patch
+
+    bands = bands_for(sfreq) if bands is None else bands_for(sfreq, bands)
+    drawn = {name: x for name, x in signals.items() if np.any(np.ptp(x, axis=-1) > 0)}
+    plt, fig, ax = _figure(figsize=(max(6.0, 1.3 * len(bands) * max(1, len(drawn)) / 2), 4))
+    width = 0.8 / max(1, len(drawn))
+    handles = []
+    for i, (name, x) in enumerate(drawn.items()):
+        power = band_powers(x, sfreq, bands, relative=relative)
+        color = _color(name, list(signals).index(name))
+        positions = np.arange(len(bands)) - 0.4 + width * (i + 0.5)
+        ax.boxplot(
+            [power[..., b].ravel() for b in range(len(bands))],
+            positions=positions,
+            widths=width * 0.85,
+            patch_artist=True,
+            showfliers=False,
+            boxprops={"facecolor": color, "alpha": 0.6},
+            medianprops={"color": "black"},
+        )
+        handles.append(Patch(facecolor=color, alpha=0.6, label=name))
+    ax.set_xticks(
+        np.arange(len(bands)),
+        [f"{name}\n{low:g}-{high:g} Hz" for name, (low, high) in bands.items()],
+    )
+    ax.set_xlim(-0.5, len(bands) - 0.5)
+    ax.set_ylabel(
+        f"log10 power relative to 1-{min(45.0, sfreq / 2):g} Hz"
+        if relative
+        else "log10 band power (normalised units$^2$)"
+    )
+    ax.set_title("Band power over segments and channels")
+    if handles:
+        ax.legend(handles=handles)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

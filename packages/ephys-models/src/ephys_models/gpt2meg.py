@@ -12,7 +12,6 @@ from typing import Any, ClassVar
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 from transformers import GPT2Config, GPT2Model
 
 from ephys_core.logging import get_logger
@@ -74,9 +73,10 @@ class GPT2MEG(TokenModel):
         std = hf_config.initializer_range
         self.context.apply(lambda module: gpt_init(module, std))
         self.head = None
-        if not config.tie_embeddings:
+        if not config.tie_embeddings and config.head == "softmax":
             self.head = nn.Linear(config.d_model, config.vocab_size, bias=False)
             nn.init.normal_(self.head.weight, 0.0, std)
+        self.add_code_layers(config.d_model)
         log.debug("gpt2meg: %d parameters", sum(p.numel() for p in self.parameters()))
 
     @classmethod
@@ -98,7 +98,7 @@ class GPT2MEG(TokenModel):
     def _embed(self, inputs: Any) -> tuple[torch.Tensor, tuple[int, int, int]]:
         batch = self.parse(inputs)
         b, c, t = batch.x.shape
-        h = self.backbone.wte(batch.x)  # (B, C, T, D): the token embedding consumes (B, C, T)
+        h = self.embed_codes(self.backbone.wte, batch.x)  # (B, C, T, D)
         extra = self.context(batch, "gpt2meg")
         if extra is not None:
             h = h + extra
@@ -106,7 +106,7 @@ class GPT2MEG(TokenModel):
 
     def _logits(self, hidden: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
         weight = self.backbone.wte.weight if self.head is None else self.head.weight
-        return F.linear(hidden, weight).reshape(*shape, -1)
+        return self.code_logits(hidden, weight).reshape(*shape, -1)
 
     def _run(self, inputs: Any, state: Any, cache: bool) -> tuple[torch.Tensor, Any]:
         embeds, shape = self._embed(inputs)

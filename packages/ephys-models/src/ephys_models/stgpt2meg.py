@@ -174,12 +174,14 @@ class STGPT2MEG(TokenModel):
             for _ in range(config.n_layers)
         )
         self.norm = nn.LayerNorm(d)
-        self.head = None if config.tie_embeddings else nn.Linear(d, config.vocab_size, bias=False)
+        untied = not config.tie_embeddings and config.head == "softmax"
+        self.head = nn.Linear(d, config.vocab_size, bias=False) if untied else None
         self.apply(gpt_init)
         # GPT-2: scale the residual output projections by the depth
         for name, param in self.named_parameters():
             if name.endswith("proj.weight"):
                 nn.init.normal_(param, 0.0, 0.02 / math.sqrt(3 * config.n_layers))
+        self.add_code_layers(d)  # after the GPT-2 initialisation: they keep their own
         log.debug("stgpt2meg: %d parameters", sum(p.numel() for p in self.parameters()))
 
     @classmethod
@@ -211,7 +213,7 @@ class STGPT2MEG(TokenModel):
                 f"{self.config.context_length}; use a shorter window or a larger context_length"
             )
         positions = torch.arange(start, start + t, device=batch.x.device)
-        h = self.token(batch.x) + self.position(positions)  # (B, C, T, D) + (T, D)
+        h = self.embed_codes(self.token, batch.x) + self.position(positions)  # (B, C, T, D)
         extra = self.context(batch, "stgpt2meg")
         if extra is not None:
             h = h + extra
@@ -222,4 +224,4 @@ class STGPT2MEG(TokenModel):
             new_buffers.append(buffer)
         h = self.norm(h)
         weight = self.token.weight if self.head is None else self.head.weight
-        return F.linear(h, weight), (new_buffers if capacity else None)
+        return self.code_logits(h, weight), (new_buffers if capacity else None)

@@ -21,6 +21,7 @@ from torch import nn
 
 from ephys_core.components import Component
 from ephys_models._layers import TokenBatch, example_tokens, parse_tokens
+from ephys_models.codes import AmplitudeEmbedding, MixtureHead
 from ephys_models.configs.token import TokenModelConfig
 from ephys_models.generation import TokenForecaster
 
@@ -50,6 +51,38 @@ class TokenModel(Component, TokenForecaster, nn.Module):
     def __init__(self, config: TokenModelConfig) -> None:
         super().__init__()
         self.config = config
+        self.amplitude: AmplitudeEmbedding | None = None
+        self.mixture: MixtureHead | None = None
+
+    def add_code_layers(self, dim: int | None, embed_dim: int | None = None) -> None:
+        """Create the optional code-aware layers the configuration asks for.
+
+        Parameters
+        ----------
+        dim
+            Width of the hidden states the head reads (``None``: the model computes the
+            mixture's raw parameters itself and calls ``self.mixture.log_probs``).
+        embed_dim
+            Width of the code embedding (default ``dim``).
+        """
+        cfg = self.config
+        if cfg.embedding == "amplitude":
+            self.amplitude = AmplitudeEmbedding(cfg.vocab_size, embed_dim or dim or 0)
+        if cfg.head == "mixture":
+            self.mixture = MixtureHead(dim, cfg.vocab_size, cfg.mixture_components)
+
+    def embed_codes(
+        self, table: torch.nn.Embedding, codes: torch.Tensor, offsets: Any = None
+    ) -> torch.Tensor:
+        """``table`` vectors of ``codes`` (rows shifted by ``offsets``), plus the amplitude map."""
+        h = table(codes if offsets is None else codes + offsets)
+        return h if self.amplitude is None else h + self.amplitude(codes)
+
+    def code_logits(self, hidden: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """``(..., V)`` logits: the mixture head's log-probabilities, or ``hidden @ weight.T``."""
+        if self.mixture is not None:
+            return self.mixture(hidden)
+        return torch.nn.functional.linear(hidden, weight)
 
     @property
     def max_context(self) -> int:  # type: ignore[override]

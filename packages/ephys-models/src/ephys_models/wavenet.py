@@ -132,12 +132,17 @@ class WaveNet(TokenModel):
             )
             for i, d in enumerate(config.dilations)
         )
+        # per channel: V logits, or the 3 K raw parameters of the mixture head
+        self.per_channel = v if config.head == "softmax" else 3 * config.mixture_components
         self.head = nn.Sequential(
             nn.ReLU(),
             nn.Conv1d(config.skip_channels, config.head_channels, 1),
             nn.ReLU(),
-            nn.Conv1d(config.head_channels, c * v, 1),
+            nn.Conv1d(config.head_channels, c * self.per_channel, 1),
         )
+        self.add_code_layers(None, embed_dim=e)
+        if self.mixture is not None:
+            self.mixture.init_(self.head[3])
         log.debug(
             "wavenet: %d parameters, receptive field %d steps",
             sum(p.numel() for p in self.parameters()),
@@ -197,7 +202,7 @@ class WaveNet(TokenModel):
         queues = state
         batch = self.parse(inputs)
         b, c, t = batch.x.shape
-        emb = self.token(batch.x + self.offsets)  # (B, C, T, E)
+        emb = self.embed_codes(self.token, batch.x, self.offsets)  # (B, C, T, E)
         h = self.inp(emb.permute(0, 1, 3, 2).reshape(b, c * cfg.embedding_dim, t))
         context = self._context(batch, b, t)
         skips = None
@@ -206,18 +211,22 @@ class WaveNet(TokenModel):
             h, skip, queue = layer(h, context, None if queues is None else queues[i])
             skips = skip if skips is None else skips + skip
             new_queues.append(queue)
-        logits = self.head(skips)  # (B, C * V, T)
-        return logits.reshape(b, c, cfg.vocab_size, t).permute(0, 1, 3, 2), new_queues
+        out = self.head(skips)  # (B, C * V, T) logits, or (B, C * 3K, T) mixture parameters
+        out = out.reshape(b, c, self.per_channel, t).permute(0, 1, 3, 2)
+        return self._codes(out), new_queues
+
+    def _codes(self, out: torch.Tensor) -> torch.Tensor:
+        """``(..., per_channel)`` head outputs -> ``(..., V)`` logits."""
+        return out if self.mixture is None else self.mixture.log_probs(out)
 
     # -- generation: one new step is cheaper as matrix products on the kernel's taps --------
 
     def _step(self, inputs: Any, state: Any) -> tuple[torch.Tensor, Any]:
-        cfg = self.config
         batch = self.parse(inputs)
         if batch.x.shape[-1] != 1:  # several new steps: the convolutional path
             return super()._step(inputs, state)
         b, c, _ = batch.x.shape
-        emb = self.token(batch.x[..., 0] + self.offsets[:, 0])  # (B, C, E)
+        emb = self.embed_codes(self.token, batch.x[..., 0], self.offsets[:, 0])  # (B, C, E)
         h = F.linear(emb.flatten(1), self.inp.weight[..., 0], self.inp.bias)  # (B, R)
         context = self._context(batch, b, 1)
         context = None if context is None else context[:, 0]
@@ -228,5 +237,5 @@ class WaveNet(TokenModel):
             skips = skip if skips is None else skips + skip
             queues.append(queue)
         hidden = F.linear(F.relu(skips), self.head[1].weight[..., 0], self.head[1].bias)
-        logits = F.linear(F.relu(hidden), self.head[3].weight[..., 0], self.head[3].bias)
-        return logits.reshape(b, c, cfg.vocab_size), queues
+        out = F.linear(F.relu(hidden), self.head[3].weight[..., 0], self.head[3].bias)
+        return self._codes(out.reshape(b, c, self.per_channel)), queues

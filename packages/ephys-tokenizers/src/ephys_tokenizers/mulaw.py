@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["code_dtype", "decode", "encode"]
+__all__ = ["bin_edges", "code_dtype", "decode", "encode"]
 
 
 def _is_torch(x: Any) -> bool:
@@ -80,3 +80,18 @@ def decode(codes: Any, mu: int = 255) -> Any:
         return torch.sign(y) * torch.expm1(torch.abs(y) * math.log1p(mu)) / mu
     y = np.asarray(codes, dtype=np.float64) / mu * 2 - 1
     return (np.sign(y) * np.expm1(np.abs(y) * math.log1p(mu)) / mu).astype(np.float32)
+
+
+def bin_edges(mu: int = 255) -> np.ndarray:
+    """The amplitudes that separate the codes: ``(mu + 2,)``, from ``-inf`` to ``+inf``.
+
+    Code ``k`` holds the amplitudes in ``[edges[k], edges[k + 1])`` (the outer codes also
+    hold everything clipped beyond +/-1). A forecaster that predicts a continuous density
+    scores its probability of code ``k`` as the mass between these two edges, which makes its
+    cross-entropy directly comparable with a token model's.
+    """
+    if mu < 1:
+        raise ValueError(f"Invalid value for 'mu'. Expected an integer >= 1; got {mu!r}.")
+    y = (2 * np.arange(1, mu + 1) - 1) / mu - 1  # companded boundaries between neighbours
+    inner = np.sign(y) * np.expm1(np.abs(y) * math.log1p(mu)) / mu
+    return np.concatenate([[-np.inf], inner, [np.inf]])

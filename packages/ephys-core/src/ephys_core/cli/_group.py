@@ -129,6 +129,7 @@ class LazyGroup(TyperGroup):
                 f"command {name!r} from {origin} ({spec.target}) failed to load: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
+        _markdown_help(command)
         self._loaded[name] = command
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
@@ -187,3 +188,12 @@ def _one_line(err: BaseException) -> str:
         return str(err)
     text = " ".join(str(err).split()) or "(no message)"
     return f"{type(err).__name__}: {text} (run with --debug for the traceback)"
+
+
+def _markdown_help(command: Any) -> None:
+    """Render a plugin command's help (and its subcommands') as the top level does: markdown,
+    so a docstring's lines join into paragraphs that wrap to the terminal."""
+    if hasattr(command, "rich_markup_mode"):
+        command.rich_markup_mode = "markdown"
+    for sub in getattr(command, "commands", {}).values():
+        _markdown_help(sub)

@@ -73,22 +73,37 @@ class TokensNextStep(WindowedBuilder):
         """Raw segment -> int64 codes (they are codes already)."""
         return np.asarray(x, dtype=np.int64)
 
-    def to_signal(self, codes: Any, segment: Segment) -> np.ndarray:
-        """Codes -> signal in the units before mu-law (this session's amplitude)."""
+    def _mulaw(self, segment: Segment) -> tuple[int, float]:
+        """``(mu, amplitude)`` of the session's mu-law encoding."""
         entry: SessionEntry = segment.entry
         (transform,) = [
             t for t in entry.session.meta.get("transforms", []) if t.get("kind") == "mulaw"
         ]
         if transform.get("amplitude") is None:
             raise ConfigError(f"{entry.key}: the mu-law amplitude was not stored (legacy data)")
-        return mulaw.decode(np.asarray(codes), int(transform["mu"])) * float(transform["amplitude"])
+        return int(transform["mu"]), float(transform["amplitude"])
+
+    def to_signal(self, codes: Any, segment: Segment) -> np.ndarray:
+        """Codes -> signal in the units before mu-law (this session's amplitude)."""
+        mu, amplitude = self._mulaw(segment)
+        return mulaw.decode(np.asarray(codes), mu) * amplitude
+
+    def encode_signal(self, signal: Any, segment: Segment) -> np.ndarray:
+        """Signal in the units before mu-law -> int64 codes (this session's amplitude)."""
+        mu, amplitude = self._mulaw(segment)
+        return mulaw.encode(np.asarray(signal) / amplitude, mu).astype(np.int64)
+
+    def bin_edges(self, segment: Segment) -> np.ndarray:
+        """The signal values separating this session's codes."""
+        mu, amplitude = self._mulaw(segment)
+        return mulaw.bin_edges(mu) * amplitude
 
     def make_item(self, x: np.ndarray, split: str) -> tuple[Any, Any]:
         codes = x.astype(np.int64)
         return codes[:, :-1], codes[:, 1:]
 
     def extra_spec(self) -> Mapping[str, Any]:
-        return {"vocab_size": _vocab_from_transforms(self)}
+        return {"vocab_size": _vocab_from_transforms(self), "codes": "mulaw"}
 
 
 class MuLawConfig(WindowedConfig):
@@ -129,6 +144,14 @@ class MuLawNextStep(WindowedBuilder):
         """Codes -> signal in the dataset's units."""
         return mulaw.decode(np.asarray(codes), self.config.mu) * self.config.amplitude
 
+    def encode_signal(self, signal: Any, segment: Segment) -> np.ndarray:
+        """Signal in the dataset's units -> int64 codes (as the items are quantised)."""
+        return self.quantize(np.asarray(signal))
+
+    def bin_edges(self, segment: Segment) -> np.ndarray:
+        """The signal values separating the codes."""
+        return mulaw.bin_edges(self.config.mu) * self.config.amplitude
+
     def collate_fn(self, mixup: Any) -> Any:
         """Mixup in signal space: windows stay continuous and are quantised after mixing."""
         if mixup is None:
@@ -143,6 +166,7 @@ class MuLawNextStep(WindowedBuilder):
     def extra_spec(self) -> Mapping[str, Any]:
         return {
             "vocab_size": self.config.mu + 1,
+            "codes": "mulaw",
             "tokenizer": {
                 "name": "mulaw",
                 "params": {"mu": self.config.mu, "amplitude": self.config.amplitude},

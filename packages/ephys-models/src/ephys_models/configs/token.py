@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -31,6 +31,28 @@ class TokenModelConfig(ComponentConfig):
         description="Subjects, indexed [0, n_subjects), for subject embeddings; 0 disables "
         "them (filled from the dataset).",
     )
+    embedding: Literal["table", "amplitude"] = Field(
+        "table",
+        description="`table`: a learned vector per code; `amplitude`: plus a learned linear "
+        "map of the code's mu-law amplitude (codes must be mu-law).",
+    )
+    head: Literal["softmax", "mixture"] = Field(
+        "softmax",
+        description="`softmax` over the V codes, or `mixture`: a discretised Gaussian "
+        "mixture over the amplitude, evaluated on each code's bin (codes must be mu-law).",
+    )
+    mixture_components: int = Field(
+        1,
+        ge=1,
+        le=32,
+        description="Gaussian components of the `mixture` head (1: a discretised Gaussian, "
+        "as cheap as a softmax; more for multimodal forecasts, at a cost).",
+    )
+
+    @property
+    def needs_mulaw_codes(self) -> bool:
+        """Whether the embedding or the head reads codes as mu-law amplitudes."""
+        return self.embedding == "amplitude" or self.head == "mixture"
 
     def check_data(self, data_spec: Mapping[str, Any]) -> list[str]:
         """Why a model with this configuration cannot consume the data, one line per problem.
@@ -51,6 +73,12 @@ class TokenModelConfig(ComponentConfig):
             problems.append(
                 f"vocab_size is {self.vocab_size}, but the data's codes are 0..{int(vocab) - 1} "
                 "(leave vocab_size unset to take it from the data)"
+            )
+        if self.needs_mulaw_codes and vocab is not None and data_spec.get("codes") != "mulaw":
+            problems.append(
+                "embedding: amplitude and head: mixture read the codes as mu-law amplitudes, "
+                "but the data does not say its codes are mu-law (codes: "
+                f"{data_spec.get('codes')!r}); use embedding: table and head: softmax"
             )
         n_channels = data_spec.get("n_channels")
         if n_channels is not None and int(n_channels) != self.n_channels:

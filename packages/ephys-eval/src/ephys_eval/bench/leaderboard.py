@@ -1,0 +1,214 @@
+"""The benchmark's leaderboard: one row per forecaster, scored relative to the best baseline.
+
+Written as ``leaderboard.json`` (everything, including the protocol, its hash, the data hash
+and the machine), ``leaderboard.md`` (the table a reader wants) and ``leaderboard.png`` (the
+cross-entropies with their intervals, the best baseline marked). Each model's full evaluation
+report is in ``reports/<model>/``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ephys_eval.generative import NULL
+
+__all__ = ["leaderboard_rows", "write_leaderboard"]
+
+MODEL = "model"
+
+
+def _rollout_row(rollout: dict[str, Any], name: str) -> dict[str, Any]:
+    metrics = rollout["metrics"]
+    return {
+        "psd_log_distance": metrics["psd_log_distance"][name],
+        "band_power_divergence": metrics["band_power_divergence"][name]["mean"],
+        "coherence_distance": metrics["coherence_distance"][name],
+        "aperiodic_exponent": metrics["aperiodic_exponent"][name],
+        "peak_alpha_frequency": metrics["peak_alpha_frequency"][name],
+        "time_to_divergence": rollout["divergence"]["time_to_divergence"].get(name),
+    }
+
+
+def leaderboard_rows(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows for every model, every baseline (scored on the same windows as every model) and
+    the null (unrelated real data), best cross-entropy first."""
+    first = entries[0]["evaluation"]
+    tf = first["teacher_forced"]
+    best = tf.get("best_baseline")
+    best_ce = tf["forecasters"][best]["cross_entropy"]["value"] if best else None
+    rows = []
+    for name, scores in tf["forecasters"].items():
+        if name == MODEL:
+            continue
+        ce = scores["cross_entropy"]
+        rows.append(
+            {
+                "forecaster": name,
+                "kind": "baseline",
+                "cross_entropy": ce,
+                "minus_best_baseline": {"value": ce["value"] - best_ce} if best else None,
+                **_rollout_row(first["rollout"], name),
+            }
+        )
+    for entry in entries:
+        evaluation = entry["evaluation"]
+        tf_model = evaluation["teacher_forced"]
+        rows.append(
+            {
+                "forecaster": entry["name"],
+                "kind": "model",
+                "cross_entropy": tf_model["forecasters"][MODEL]["cross_entropy"],
+                "minus_best_baseline": tf_model.get("model_minus_best"),
+                **_rollout_row(evaluation["rollout"], MODEL),
+                "params": entry["params"],
+                "steps": entry["steps"],
+                "train_seconds": entry["train_seconds"],
+                "train_tokens_per_s": entry["train_tokens_per_s"],
+                "matmul_peak_fraction": entry["matmul_peak_fraction"],
+                "generation": evaluation["rollout"]["generation"],
+            }
+        )
+    rows.sort(key=lambda r: r["cross_entropy"]["value"])
+    rows.append(
+        {
+            "forecaster": NULL,
+            "kind": "null (unrelated real data)",
+            "cross_entropy": None,
+            "minus_best_baseline": None,
+            **_rollout_row(first["rollout"], NULL),
+        }
+    )
+    return rows
+
+
+def _ci(estimate: dict[str, Any] | None, digits: int = 3) -> str:
+    if not estimate or estimate.get("value") is None:
+        return "-"
+    text = f"{estimate['value']:.{digits}f}"
+    if estimate.get("low") is not None and estimate.get("high") is not None:
+        text += f" [{estimate['low']:.{digits}f}, {estimate['high']:.{digits}f}]"
+    return text
+
+
+def _signed(estimate: dict[str, Any] | None) -> str:
+    if not estimate or estimate.get("value") is None:
+        return "-"
+    text = f"{estimate['value']:+.3f}"
+    if estimate.get("low") is not None:
+        text += f" [{estimate['low']:+.3f}, {estimate['high']:+.3f}]"
+    return text
+
+
+def _markdown(board: dict[str, Any]) -> str:
+    budget, data, machine = board["budget"], board["data"], board["machine"]
+    rows = board["rows"]
+    best = next((r for r in rows if r["kind"] == "baseline"), None)
+    lines = [
+        f"# Forecasting benchmark {board['protocol']} ({budget['name']} budget)",
+        "",
+        f"Protocol hash `{board['protocol_hash']}`; data `{data['source']}`, hash "
+        f"`{data['hash']}` ({data['sessions']} sessions, {data['hours']:.2f} h); "
+        f"{machine['cpus']} CPUs, torch {machine['torch']}, float32 matmul peak "
+        f"{machine['matmul_peak_gflops_float32']:.0f} GFLOP/s.",
+        "",
+        "Teacher-forced cross-entropy on the test split in nats per code (lower is better), "
+        "each forecaster on the same windows; 95 % bootstrap intervals over windows. "
+        "`vs best baseline` is the model minus the best baseline "
+        f"({best['forecaster'] if best else '-'}), paired over windows: negative means the "
+        "model wins. Rollout columns compare continuations with the true ones (lower is "
+        f"better); `{NULL}` is unrelated real data, the null: a forecaster matches real data "
+        "on a metric when it scores within the null's interval.",
+        "",
+        "| forecaster | kind | cross-entropy | vs best baseline | PSD log-dist. | "
+        "band-power div. | coherence dist. | diverges after (s) | params | train (s) | "
+        "train tokens/s | of matmul peak | generation tokens/s | signal s / wall s |",
+        "|" + "---|" * 14,
+    ]
+    for row in rows:
+        generation = row.get("generation") or {}
+        fraction = row.get("matmul_peak_fraction")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    row["forecaster"],
+                    row["kind"],
+                    _ci(row["cross_entropy"]),
+                    _signed(row["minus_best_baseline"]),
+                    _ci(row["psd_log_distance"], 2),
+                    _ci(row["band_power_divergence"], 2),
+                    _ci(row["coherence_distance"], 2),
+                    "-"
+                    if row["time_to_divergence"] is None
+                    else f"{row['time_to_divergence']:.2f}",
+                    f"{row['params']:,}" if "params" in row else "-",
+                    f"{row['train_seconds']:.0f}" if "train_seconds" in row else "-",
+                    f"{row['train_tokens_per_s']:,.0f}" if row.get("train_tokens_per_s") else "-",
+                    f"{100 * fraction:.1f} %" if fraction else "-",
+                    f"{generation['tokens_per_s']:,.0f}" if generation else "-",
+                    f"{generation['signal_seconds_per_s']:.2f}" if generation else "-",
+                ]
+            )
+            + " |"
+        )
+    lines += [
+        "",
+        "Per-model reports: "
+        + ", ".join(f"[{name}](reports/{name}/report.md)" for name in board["models"]),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _plot(board: dict[str, Any], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in board["rows"] if r["cross_entropy"] is not None][::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.4))
+    values = [r["cross_entropy"]["value"] for r in rows]
+    lows = [
+        r["cross_entropy"]["value"] - (r["cross_entropy"].get("low") or r["cross_entropy"]["value"])
+        for r in rows
+    ]
+    highs = [
+        (r["cross_entropy"].get("high") or r["cross_entropy"]["value"])
+        - r["cross_entropy"]["value"]
+        for r in rows
+    ]
+    colours = ["tab:blue" if r["kind"] == "model" else "tab:gray" for r in rows]
+    ax.barh([r["forecaster"] for r in rows], values, xerr=[lows, highs], color=colours, capsize=3)
+    best = [r for r in board["rows"] if r["kind"] == "baseline"]
+    if best:
+        ax.axvline(
+            best[0]["cross_entropy"]["value"],
+            color="tab:red",
+            ls="--",
+            lw=1,
+            label=f"best baseline ({best[0]['forecaster']})",
+        )
+        ax.legend(loc="lower right", fontsize="small")
+    ax.set_xlabel("teacher-forced cross-entropy on the test split (nats/code)")
+    ax.set_xlim(left=min(values) * 0.9)
+    ax.set_title(f"{board['protocol']} ({board['budget']['name']}): models in blue")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_leaderboard(
+    out: Path, board: dict[str, Any], entries: list[dict[str, Any]]
+) -> list[Path]:
+    """Write ``leaderboard.json``, ``leaderboard.md`` and ``leaderboard.png`` into ``out``."""
+    from ephys_core.files import atomic_write_bytes
+
+    paths = [out / "leaderboard.json", out / "leaderboard.md"]
+    atomic_write_bytes(paths[0], (json.dumps(board, indent=1, default=str) + "\n").encode())
+    atomic_write_bytes(paths[1], _markdown(board).encode())
+    paths.append(_plot(board, out / "leaderboard.png"))
+    return paths

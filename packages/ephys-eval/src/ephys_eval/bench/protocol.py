@@ -1,0 +1,196 @@
+"""The frozen forecasting-benchmark protocol, ``ephys-forecast/1``, and its budgets.
+
+A protocol fixes everything that decides a score, so that two leaderboards written with the
+same protocol and data hash compare: the data (simulated MEG: subjects, minutes, seeds), its
+preprocessing, the dataset (channels, windows, the split by subject), the evaluation (windows,
+contexts and horizon, baselines, sampling, seeds) and, per budget, each model's size and
+training length. Changing any of it is a new protocol version: the content is hashed into
+every leaderboard (``protocol_hash``).
+
+Budgets, measured on a 2-core CPU (the figures in ``docs/benchmarks.md``):
+
+``smoke``
+    A few CPU minutes in all: tiny models, a short simulation. It shows that the machinery
+    works; its scores say little.
+``standard``
+    The default suite: twenty simulated subjects of five minutes (split by subject: 12
+    train, 4 validation, 4 test), models trained for a fixed number of steps chosen so that
+    each stays within 30 CPU minutes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["BUDGETS", "PROTOCOL", "Budget", "protocol_hash"]
+
+PROTOCOL = "ephys-forecast/1"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """One named budget of the protocol.
+
+    Attributes
+    ----------
+    name
+        ``smoke`` or ``standard``.
+    subjects, seconds
+        Simulated subjects and seconds of MEG each (the default data).
+    batch_size
+        Training batch of every model.
+    steps
+        Optimiser steps of each model (a model missing here trains for ``default_steps``).
+    models
+        Registry name -> model parameters (the data-derived ones are filled from the data).
+    evaluation
+        Parameters of the ``token_forecast`` evaluator.
+    """
+
+    name: str
+    subjects: int
+    seconds: float
+    batch_size: int
+    steps: dict[str, int]
+    models: dict[str, dict[str, Any]]
+    evaluation: dict[str, Any]
+    default_steps: int = 1000
+    lr: float = 2e-3
+    warmup_steps: int = 50
+    window_seconds: float = 1.0
+    split: dict[str, Any] = field(
+        default_factory=lambda: {"strategy": "subject", "val": 0.2, "test": 0.2, "seed": 42}
+    )
+
+    def steps_of(self, model: str) -> int:
+        """Optimiser steps of ``model``."""
+        return int(self.steps.get(model, self.default_steps))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything the budget fixes, JSON-ready."""
+        return {
+            "name": self.name,
+            "subjects": self.subjects,
+            "seconds": self.seconds,
+            "batch_size": self.batch_size,
+            "steps": self.steps,
+            "default_steps": self.default_steps,
+            "lr": self.lr,
+            "warmup_steps": self.warmup_steps,
+            "window_seconds": self.window_seconds,
+            "split": self.split,
+            "models": self.models,
+            "evaluation": self.evaluation,
+        }
+
+
+#: the code-aware layers every token model uses in the benchmark (see ephys_models.codes)
+_CODES = {"embedding": "amplitude", "head": "mixture", "mixture_components": 1}
+
+BUDGETS: dict[str, Budget] = {
+    "smoke": Budget(
+        name="smoke",
+        subjects=4,
+        seconds=60.0,
+        batch_size=8,
+        steps={"gpt2meg": 60, "stgpt2meg": 60, "wavenet": 60},
+        models={
+            "gpt2meg": {
+                "d_model": 32,
+                "n_layers": 1,
+                "n_heads": 2,
+                "context_length": 128,
+                "dropout": 0.0,
+                **_CODES,
+            },
+            "stgpt2meg": {
+                "d_model": 32,
+                "n_layers": 1,
+                "n_heads": 2,
+                "context_length": 128,
+                "dropout": 0.0,
+                **_CODES,
+            },
+            "wavenet": {
+                "residual_channels": 16,
+                "gate_channels": 16,
+                "skip_channels": 32,
+                "head_channels": 32,
+                "dilations": [1, 2, 4, 8, 16, 32, 64],
+                "embedding_dim": 4,
+                **_CODES,
+            },
+        },
+        evaluation={
+            "max_windows": 64,
+            "n_contexts": 8,
+            "horizon_seconds": 1.0,
+            "fit_segments": 16,
+            "fit_seconds": 10.0,
+            "n_boot": 100,
+        },
+    ),
+    "standard": Budget(
+        name="standard",
+        subjects=20,
+        seconds=300.0,
+        batch_size=16,
+        steps={"gpt2meg": 3000, "stgpt2meg": 3000, "wavenet": 8000},
+        models={
+            "gpt2meg": {
+                "d_model": 64,
+                "n_layers": 2,
+                "n_heads": 4,
+                "context_length": 128,
+                "dropout": 0.0,
+                **_CODES,
+            },
+            "stgpt2meg": {
+                "d_model": 64,
+                "n_layers": 2,
+                "n_heads": 4,
+                "context_length": 128,
+                "dropout": 0.0,
+                **_CODES,
+            },
+            "wavenet": {
+                "residual_channels": 32,
+                "gate_channels": 32,
+                "skip_channels": 64,
+                "head_channels": 64,
+                "dilations": [1, 2, 4, 8, 16, 32, 64] * 2,
+                "embedding_dim": 8,
+                **_CODES,
+            },
+        },
+        evaluation={
+            "max_windows": 256,
+            "n_contexts": 32,
+            "horizon_seconds": 2.0,
+            "fit_segments": 64,
+            "fit_seconds": 20.0,
+            "n_boot": 200,
+        },
+    ),
+}
+
+#: what every budget shares: preprocessing and the item format
+SHARED = {
+    "protocol": PROTOCOL,
+    "data": "OSL-ephys simulated MEGIN MEG (multivariate AR model of a real recording), "
+    "one recording per subject, posterior magnetometers thinned to 16 channels",
+    "preprocessing": "read mag, band-pass 1-30 Hz, resample 100 Hz, zero bad channels, "
+    "robust normalisation, clip 5 SD",
+    "dataset": {"name": "mulaw_next_step", "mu": 255, "amplitude": 5.0},
+    "evaluator": "token_forecast on the test split",
+    "seed": 0,
+}
+
+
+def protocol_hash(budget: Budget) -> str:
+    """A digest of everything the protocol and the budget fix."""
+    text = json.dumps({**SHARED, "budget": budget.to_dict()}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,0 +1,118 @@
+"""``ephys bench``: the protocol, a run on a prepared dataset, the leaderboard, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from ephys_core.cli import app
+from ephys_core.errors import ConfigError
+from ephys_data.synthetic import write_example_dataset
+from ephys_eval.bench.protocol import BUDGETS, PROTOCOL, Budget, protocol_hash
+from ephys_eval.bench.runner import run_benchmark
+
+TINY = Budget(
+    name="tiny",
+    subjects=0,
+    seconds=0.0,
+    batch_size=4,
+    steps={"gpt2meg": 8},
+    models={
+        "gpt2meg": {
+            "d_model": 16,
+            "n_layers": 1,
+            "n_heads": 2,
+            "context_length": 64,
+            "dropout": 0.0,
+            "embedding": "amplitude",
+            "head": "mixture",
+        },
+    },
+    evaluation={
+        "max_windows": 8,
+        "n_contexts": 4,
+        "horizon_seconds": 0.5,
+        "fit_segments": 4,
+        "fit_seconds": 4.0,
+        "ar_max_order": 4,
+        "var_orders": [1, 2],
+        "n_boot": 20,
+    },
+    window_seconds=0.5,
+    warmup_steps=2,
+)
+
+
+def test_the_protocol_is_versioned_and_hashed():
+    assert PROTOCOL == "ephys-forecast/1"
+    assert set(BUDGETS) == {"smoke", "standard"}
+    hashes = {protocol_hash(b) for b in BUDGETS.values()}
+    assert len(hashes) == 2  # the budget is part of what is hashed
+    assert protocol_hash(BUDGETS["smoke"]) == protocol_hash(BUDGETS["smoke"])
+    for budget in BUDGETS.values():
+        assert {"gpt2meg", "stgpt2meg", "wavenet"} <= set(budget.models)
+
+
+def test_a_run_on_a_prepared_dataset_writes_the_leaderboard(tmp_path):
+    data = write_example_dataset(tmp_path / "prepared", seconds=10)
+    result = run_benchmark(tmp_path / "bench", budget=TINY, data=data)
+    board = json.loads((tmp_path / "bench" / "leaderboard.json").read_text())
+    assert board == json.loads(json.dumps(result.leaderboard, default=str))
+    assert board["protocol"] == PROTOCOL and board["protocol_hash"] == protocol_hash(TINY)
+    assert board["data"]["source"] == str(data) and len(board["data"]["hash"]) == 16
+    rows = {r["forecaster"]: r for r in board["rows"]}
+    assert {"gpt2meg", "ar", "var", "persistence", "token_frequency", "real_other"} == set(rows)
+    model = rows["gpt2meg"]
+    assert model["kind"] == "model" and model["steps"] == 8 and model["params"] > 0
+    assert model["train_tokens_per_s"] > 0 and model["generation"]["tokens_per_s"] > 0
+    assert 0 < model["matmul_peak_fraction"] < 1
+    best = min(
+        (r for r in board["rows"] if r["kind"] == "baseline"),
+        key=lambda r: r["cross_entropy"]["value"],
+    )
+    difference = model["minus_best_baseline"]["value"]
+    assert difference == pytest.approx(
+        model["cross_entropy"]["value"] - best["cross_entropy"]["value"], abs=1e-4
+    )
+    values = [r["cross_entropy"]["value"] for r in board["rows"] if r["cross_entropy"]]
+    assert values == sorted(values)  # best first
+    markdown = (tmp_path / "bench" / "leaderboard.md").read_text()
+    assert (
+        PROTOCOL in markdown
+        and board["data"]["hash"] in markdown
+        and "| gpt2meg | model |" in markdown
+    )
+    assert (tmp_path / "bench" / "leaderboard.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "bench" / "reports" / "gpt2meg" / "report.md").is_file()
+
+    # a second run reuses the finished training run and only evaluates again
+    run_dir = tmp_path / "bench" / "runs" / "bench-tiny-gpt2meg"
+    checkpoints = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+    stamp = (run_dir / "checkpoints" / "last.ckpt").stat().st_mtime_ns
+    lines: list[str] = []
+    again = run_benchmark(tmp_path / "bench", budget=TINY, data=data, progress=lines.append)
+    assert any("reusing the finished training run" in line for line in lines)
+    assert (run_dir / "checkpoints" / "last.ckpt").stat().st_mtime_ns == stamp
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == checkpoints
+    rows_again = {r["forecaster"]: r for r in again.leaderboard["rows"]}
+    assert rows_again["gpt2meg"]["train_seconds"] == model["train_seconds"]
+    assert rows_again["gpt2meg"]["cross_entropy"] == model["cross_entropy"]
+    # another configuration (or --retrain) trains again
+    lines.clear()
+    longer = Budget(**{**TINY.__dict__, "steps": {"gpt2meg": 10}})
+    retrained = run_benchmark(tmp_path / "bench", budget=longer, data=data, progress=lines.append)
+    assert any(line.startswith("training gpt2meg (10 steps)") for line in lines)
+    assert {r["forecaster"]: r for r in retrained.leaderboard["rows"]}["gpt2meg"]["steps"] == 10
+
+
+def test_bad_budgets_and_models_are_one_line_errors(tmp_path):
+    with pytest.raises(ConfigError, match="unknown budget 'huge'"):
+        run_benchmark(tmp_path, budget="huge")
+    with pytest.raises(ConfigError, match="configures gpt2meg, stgpt2meg, wavenet, not lstm"):
+        run_benchmark(tmp_path, budget="smoke", models=["lstm"])
+    result = CliRunner().invoke(app, ["bench", "--budget", "huge", "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert "unknown budget 'huge'" in line
