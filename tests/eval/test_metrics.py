@@ -185,6 +185,15 @@ def test_a_constant_forecast_has_a_finite_large_band_power_divergence():
     assert np.isfinite(flat["mean"]) and flat["mean"] > white["mean"]
 
 
+def test_a_constant_segment_has_no_spectrum_to_fit_or_search():
+    # Welch's detrending leaves rounding noise of a constant; persistence rollouts are constant
+    x = np.full((4, 2, 400), 0.3)
+    _, psd = segment_psd(x, SFREQ)
+    assert np.all(psd == 0.0)
+    assert np.all(np.isnan(aperiodic_exponent(x, SFREQ, average=True)))
+    assert np.all(np.isnan(peak_alpha_frequency(x, SFREQ, average=True)))
+
+
 def test_band_power_divergence_cheap_path_matches():
     rng = np.random.default_rng(1)
     gen, real = ar_process(n=6, c=3, t=300, seed=2), alpha_rhythm(6, 3, 300, rng)

@@ -111,10 +111,14 @@ def score_rollouts(
             metrics.aperiodic_exponent(x, sfreq, fmin=fmin, fmax=fmax, average=True)
         )
 
+    def alpha_peaks(x: np.ndarray) -> np.ndarray:
+        return metrics.peak_alpha_frequency(x, sfreq, fmin=fmin, fmax=fmax, average=True)
+
     def alpha(x: np.ndarray) -> float:
-        return _mean_feature(
-            metrics.peak_alpha_frequency(x, sfreq, fmin=fmin, fmax=fmax, average=True)
-        )
+        return _mean_feature(alpha_peaks(x))
+
+    def alpha_channels(x: np.ndarray) -> float:
+        return float(np.isfinite(alpha_peaks(x)).mean())
 
     def band_divergence(gen_powers: np.ndarray, reference: np.ndarray) -> dict[str, float]:
         distances = metrics.feature_divergence(gen_powers, reference)
@@ -129,6 +133,7 @@ def score_rollouts(
             "band_power_divergence",
             "aperiodic_exponent",
             "peak_alpha_frequency",
+            "alpha_channels",
             "covariance_distance",
             "coherence_distance",
         )
@@ -147,6 +152,7 @@ def score_rollouts(
         table["peak_alpha_frequency"][name] = bootstrap(
             alpha, generated, n_boot=n_boot, seed=seed
         ).to_dict()
+        table["alpha_channels"][name] = alpha_channels(generated)
         table["covariance_distance"][name] = _paired(metrics.covariance_distance, n_boot, seed)(
             generated, real
         )
@@ -172,6 +178,7 @@ def score_rollouts(
         "real": {
             "aperiodic_exponent": bootstrap(exponent, real, n_boot=n_boot, seed=seed).to_dict(),
             "peak_alpha_frequency": bootstrap(alpha, real, n_boot=n_boot, seed=seed).to_dict(),
+            "alpha_channels": alpha_channels(real),
             "fit_range_hz": [fmin, fmax],
         },
         "divergence": {

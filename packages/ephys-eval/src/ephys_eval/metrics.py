@@ -93,11 +93,18 @@ def segment_psd(
     freqs : ndarray, shape (F,)
         Frequencies in Hz, from 0 to Nyquist.
     psd : ndarray, shape (N, C, F)
-        One-sided power spectral density, in units of ``x`` squared per Hz.
+        One-sided power spectral density, in units of ``x`` squared per Hz; exactly 0 for a
+        constant segment.
     """
     nperseg = _nperseg(x.shape[-1], sfreq, nperseg)
     nfft = max(nperseg, int(nfft)) if nfft else None
-    return welch(x, fs=sfreq, nperseg=nperseg, nfft=nfft, axis=-1)
+    freqs, psd = welch(x, fs=sfreq, nperseg=nperseg, nfft=nfft, axis=-1)
+    # a constant segment has no power: Welch's detrending leaves rounding noise (~1e-35)
+    # whose "spectrum" would otherwise be fitted and searched for peaks like a real one
+    flat = np.ptp(x, axis=-1) == 0
+    if flat.any():
+        psd = np.where(flat[..., None], 0.0, psd)
+    return freqs, psd
 
 
 def mean_psd(

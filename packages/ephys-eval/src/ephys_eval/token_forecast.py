@@ -28,6 +28,7 @@ Result keys (the ``summary.json`` entry of this evaluator):
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -67,6 +68,11 @@ ROLLOUT_COLUMNS = (
 
 def _fmt(value: Any, digits: int = 4) -> str:
     return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+
+
+def _share(value: float | None) -> str:
+    """A fraction as a percentage, '-' when unknown (a summary from an older version)."""
+    return "-" if value is None or not math.isfinite(value) else f"{100 * value:.0f} %"
 
 
 def _ci(estimate: dict[str, Any] | None, digits: int = 3) -> str:
@@ -476,17 +482,19 @@ class TokenForecast(Component):
             f"Spectral shape of each channel's spectrum averaged over the contexts (mean over "
             f"channels): the 1/f exponent of a power law fitted over {low:g}-{high:g} Hz "
             "without 7-14 Hz (the range ends at the data's low-pass edge where it has one), "
-            "and the alpha peak above it ('-': no channel has one).",
+            "and the alpha peak above it, over the channels that have one ('-': none has; "
+            "a '-' exponent: the signal is constant).",
             "",
-            "| forecaster | 1/f exponent | alpha peak (Hz) |",
-            "|---|---|---|",
+            "| forecaster | 1/f exponent | alpha peak (Hz) | channels with an alpha peak |",
+            "|---|---|---|---|",
             f"| real | {_ci(real['aperiodic_exponent'], 2)} | "
-            f"{_ci(real['peak_alpha_frequency'], 2)} |",
+            f"{_ci(real['peak_alpha_frequency'], 2)} | {_share(real.get('alpha_channels'))} |",
         ]
         for name in spectral["aperiodic_exponent"]:
             lines.append(
                 f"| {name} | {_ci(spectral['aperiodic_exponent'][name], 2)} | "
-                f"{_ci(spectral['peak_alpha_frequency'][name], 2)} |"
+                f"{_ci(spectral['peak_alpha_frequency'][name], 2)} | "
+                f"{_share(spectral.get('alpha_channels', {}).get(name))} |"
             )
         return ReportSection(
             "token_forecast", body="\n".join(lines), figures=list(result["figures"].values())

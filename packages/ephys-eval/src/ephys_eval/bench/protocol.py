@@ -138,7 +138,7 @@ BUDGETS: dict[str, Budget] = {
         subjects=20,
         seconds=300.0,
         batch_size=16,
-        steps={"gpt2meg": 3000, "stgpt2meg": 3000, "wavenet": 8000},
+        steps={"gpt2meg": 3000, "stgpt2meg": 3000, "wavenet": 13000},
         models={
             "gpt2meg": {
                 "d_model": 64,
