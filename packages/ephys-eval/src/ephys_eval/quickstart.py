@@ -83,7 +83,7 @@ def quickstart(
     *,
     input_path: str | Path | None = None,
     minutes: float = 18.0,
-    steps: int = 1200,
+    steps: int = 3000,
     seed: int = 0,
 ) -> QuickstartResult:
     """Run the quickstart into ``out``; see the module documentation."""

@@ -24,13 +24,13 @@ def quickstart_command(
     minutes: Annotated[
         float, typer.Option("--minutes", help="Minutes of MEG to simulate.", min=0.5)
     ] = 18.0,
-    steps: Annotated[int, typer.Option("--steps", help="Training steps.", min=1)] = 1200,
+    steps: Annotated[int, typer.Option("--steps", help="Training steps.", min=1)] = 3000,
 ) -> None:
     """Simulate or read data, train a small model, evaluate it: all in one.
 
     Simulates (or reads) MEG, preprocesses it, trains a small WaveNet and evaluates it beside
     classical baselines (AR, VAR, persistence, token frequency) on the same windows. Runs on a
-    laptop CPU in a few minutes with no network; the verdict says plainly whether the model
+    laptop CPU in under ten minutes with no network; the verdict says plainly whether the model
     beats the best baseline. The report, plots and the trained model go to --out.
     """
     from ephys_core.cli.render import message
