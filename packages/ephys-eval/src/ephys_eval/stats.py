@@ -30,7 +30,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CurveEstimate", "Estimate", "bootstrap", "bootstrap_curve", "real_null"]
+__all__ = [
+    "CurveEstimate",
+    "Estimate",
+    "bootstrap",
+    "bootstrap_curve",
+    "format_estimate",
+    "real_null",
+]
 
 
 def _json_float(x: float) -> float | None:
@@ -102,6 +109,20 @@ class CurveEstimate:
         }
         out.update(n=int(self.n), level=float(self.level))
         return out
+
+
+def format_estimate(
+    estimate: Mapping[str, Any] | None, digits: int = 3, signed: bool = False
+) -> str:
+    """``"4.870 [4.840, 4.900]"`` from an estimate's dict (:meth:`Estimate.to_dict`); only the
+    value when it has no interval, ``-`` when missing; ``signed`` prints ``+`` on positives."""
+    if not estimate or estimate.get("value") is None:
+        return "-"
+    spec = f"{'+' if signed else ''}.{digits}f"
+    text = format(estimate["value"], spec)
+    if estimate.get("low") is not None and estimate.get("high") is not None:
+        text += f" [{format(estimate['low'], spec)}, {format(estimate['high'], spec)}]"
+    return text
 
 
 def _interval(samples: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:

@@ -52,7 +52,7 @@ from ephys_eval.configs import TokenForecastConfig
 from ephys_eval.generative import NULL, score_rollouts
 from ephys_eval.linear import fit_ar, fit_var
 from ephys_eval.metrics import BANDS
-from ephys_eval.stats import bootstrap
+from ephys_eval.stats import bootstrap, format_estimate
 
 __all__ = ["TokenForecast"]
 
@@ -73,16 +73,6 @@ def _fmt(value: Any, digits: int = 4) -> str:
 def _share(value: float | None) -> str:
     """A fraction as a percentage, '-' when unknown (a summary from an older version)."""
     return "-" if value is None or not math.isfinite(value) else f"{100 * value:.0f} %"
-
-
-def _ci(estimate: dict[str, Any] | None, digits: int = 3) -> str:
-    """``"4.87 [4.84, 4.90]"`` from an estimate dict (``-`` when missing)."""
-    if not estimate or estimate.get("value") is None:
-        return "-"
-    value = f"{estimate['value']:.{digits}f}"
-    if estimate.get("low") is None or estimate.get("high") is None:
-        return value
-    return f"{value} [{estimate['low']:.{digits}f}, {estimate['high']:.{digits}f}]"
 
 
 def _to_device(value: Any, device: str) -> Any:
@@ -381,7 +371,7 @@ class TokenForecast(Component):
         """The teacher-forced table (with the best baseline) and the rollout table."""
         tf, ro = result["teacher_forced"], result["rollout"]
         rows = [
-            (name, _ci(scores["cross_entropy"]), _ci(scores["accuracy"]))
+            (name, format_estimate(scores["cross_entropy"]), format_estimate(scores["accuracy"]))
             for name, scores in tf["forecasters"].items()
         ]
         tables = [
@@ -400,7 +390,7 @@ class TokenForecast(Component):
                     *rows,
                     (
                         f"model - {tf['best_baseline']}",
-                        _ci(tf["model_minus_best"]),
+                        format_estimate(tf["model_minus_best"]),
                         "",
                     ),
                 ],
@@ -417,7 +407,7 @@ class TokenForecast(Component):
                     (
                         name,
                         *(
-                            _ci(
+                            format_estimate(
                                 table[key][name]["mean"]
                                 if key == "band_power_divergence"
                                 else table[key][name],
@@ -453,7 +443,7 @@ class TokenForecast(Component):
             verdict = "beats" if diff["value"] < 0 else "does not beat"
             lines += [
                 f"The model {verdict} the best baseline ({tf['best_baseline']}): "
-                f"{_ci(diff)} nats/code.",
+                f"{format_estimate(diff)} nats/code.",
                 "",
             ]
         lines += [
@@ -487,13 +477,14 @@ class TokenForecast(Component):
             "",
             "| forecaster | 1/f exponent | alpha peak (Hz) | channels with an alpha peak |",
             "|---|---|---|---|",
-            f"| real | {_ci(real['aperiodic_exponent'], 2)} | "
-            f"{_ci(real['peak_alpha_frequency'], 2)} | {_share(real.get('alpha_channels'))} |",
+            f"| real | {format_estimate(real['aperiodic_exponent'], 2)} | "
+            f"{format_estimate(real['peak_alpha_frequency'], 2)} | "
+            f"{_share(real.get('alpha_channels'))} |",
         ]
         for name in spectral["aperiodic_exponent"]:
             lines.append(
-                f"| {name} | {_ci(spectral['aperiodic_exponent'][name], 2)} | "
-                f"{_ci(spectral['peak_alpha_frequency'][name], 2)} | "
+                f"| {name} | {format_estimate(spectral['aperiodic_exponent'][name], 2)} | "
+                f"{format_estimate(spectral['peak_alpha_frequency'][name], 2)} | "
                 f"{_share(spectral.get('alpha_channels', {}).get(name))} |"
             )
         return ReportSection(

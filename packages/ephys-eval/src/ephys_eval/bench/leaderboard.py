@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from ephys_eval.generative import NULL
+from ephys_eval.stats import format_estimate
+from ephys_eval.token_forecast import MODEL
 
 __all__ = ["leaderboard_rows", "write_leaderboard"]
-
-MODEL = "model"
 
 
 def _rollout_row(rollout: dict[str, Any], name: str) -> dict[str, Any]:
@@ -83,22 +83,8 @@ def leaderboard_rows(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _ci(estimate: dict[str, Any] | None, digits: int = 3) -> str:
-    if not estimate or estimate.get("value") is None:
-        return "-"
-    text = f"{estimate['value']:.{digits}f}"
-    if estimate.get("low") is not None and estimate.get("high") is not None:
-        text += f" [{estimate['low']:.{digits}f}, {estimate['high']:.{digits}f}]"
-    return text
-
-
 def _signed(estimate: dict[str, Any] | None) -> str:
-    if not estimate or estimate.get("value") is None:
-        return "-"
-    text = f"{estimate['value']:+.3f}"
-    if estimate.get("low") is not None:
-        text += f" [{estimate['low']:+.3f}, {estimate['high']:+.3f}]"
-    return text
+    return format_estimate(estimate, signed=True)
 
 
 def _markdown(board: dict[str, Any]) -> str:
@@ -135,11 +121,11 @@ def _markdown(board: dict[str, Any]) -> str:
                 [
                     row["forecaster"],
                     row["kind"],
-                    _ci(row["cross_entropy"]),
+                    format_estimate(row["cross_entropy"]),
                     _signed(row["minus_best_baseline"]),
-                    _ci(row["psd_log_distance"], 2),
-                    _ci(row["band_power_divergence"], 2),
-                    _ci(row["coherence_distance"], 2),
+                    format_estimate(row["psd_log_distance"], 2),
+                    format_estimate(row["band_power_divergence"], 2),
+                    format_estimate(row["coherence_distance"], 2),
                     "-"
                     if row["time_to_divergence"] is None
                     else f"{row['time_to_divergence']:.2f}",
