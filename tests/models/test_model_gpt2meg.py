@@ -36,9 +36,10 @@ def test_generation_uses_the_transformers_cache():
     model = build()
     x = torch.randint(0, 16, (2, 3, 7))
     with torch.no_grad():
-        _, cache = model._prefill(x)
-        assert isinstance(cache, Cache) and cache.get_seq_length() == 7
-        _, cache = model._step(x[..., -1:], cache)
+        _, state = model._prefill(x)
+        cache, highway = state  # the network's cache and the highway's (none here)
+        assert isinstance(cache, Cache) and cache.get_seq_length() == 7 and highway is None
+        _, (cache, _) = model._step(x[..., -1:], state)
     assert cache.get_seq_length() == 8
 
 

@@ -30,11 +30,12 @@ def test_temporal_cache_grows_by_one_step_and_is_bounded():
     x = torch.randint(0, 16, (2, 3, 30))
     with torch.no_grad():
         _, state = model._prefill(x)
-        assert len(state) == model.config.n_layers
-        assert all(buffer.length == 30 for buffer in state)
+        buffers = state[0]  # the blocks' buffers (then the highway's history: none here)
+        assert len(buffers) == model.config.n_layers
+        assert all(buffer.length == 30 for buffer in buffers)
         _, state = model._step(x[..., -1:], state)
         _, state = model._step(x[..., -1:], state)
-        assert all(buffer.length == 32 for buffer in state)
-        assert state[0].k.shape[2] == 32  # storage never exceeds the window
+        assert all(buffer.length == 32 for buffer in state[0])
+        assert state[0][0].k.shape[2] == 32  # storage never exceeds the window
         with pytest.raises(ValueError, match="context_length|cache"):
             model._step(x[..., -1:], state)

@@ -296,6 +296,22 @@ def test_top_p_stays_inside_the_nucleus(model):
     assert bool((mass_above < p + 1e-5).all())
 
 
+def test_sampling_by_the_inverse_cumulative_distribution_keeps_each_distribution():
+    from ephys_models.generation import sample
+
+    probs = torch.tensor([0.1, 0.0, 0.6, 0.3])
+    logits = probs.log().expand(40000, 4)
+    uniforms = torch.rand(40000, generator=torch.Generator().manual_seed(0))
+    drawn = sample(logits, Sampler(), uniforms=uniforms)
+    frequencies = torch.bincount(drawn, minlength=4).float() / 40000
+    torch.testing.assert_close(frequencies, probs, atol=0.01, rtol=0)
+    top = sample(logits, Sampler(strategy="top_k", top_k=2), uniforms=uniforms)
+    assert set(top.unique().tolist()) == {2, 3}
+    # the same uniform gives the same quantile: dependent uniforms make dependent tokens
+    ordered = sample(logits[:3], Sampler(), uniforms=torch.tensor([0.05, 0.5, 0.95]))
+    assert ordered.tolist() == [0, 2, 3]
+
+
 def test_seeded_sampler_is_reproducible(model):
     context = tokens(model, batch=2, n_times=5)
     a = model.forecast(context, 16, sampler=Sampler(seed=7))

@@ -64,9 +64,10 @@ def test_step_state_has_a_fixed_size():
     model = build()
     x = torch.randint(0, 16, (2, 3, 5))
     with torch.no_grad():
-        _, queues = model._prefill(x)
-        sizes = [q.shape for q in queues]
+        _, state = model._prefill(x)
+        sizes = [q.shape for q in state[0]]
         for _ in range(50):
-            _, queues = model._step(x[..., -1:], queues)
+            _, state = model._step(x[..., -1:], state)
+    queues = state[0]  # the layers' queues (then the highway's history: none here)
     assert [q.shape for q in queues] == sizes
     assert [q.shape[-1] for q in queues] == [d for d in model.config.dilations]

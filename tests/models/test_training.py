@@ -112,6 +112,29 @@ def test_resumption_continues_exactly(signal_root, tmp_path, crash_at):
     )
 
 
+def test_the_highway_is_fitted_once_without_disturbing_the_run_and_survives_a_resume(
+    signal_root, tmp_path
+):
+    params = {"d_model": 16, "n_layers": 1, "n_heads": 2, "context_length": 64}
+    sections = {"trainer": {"max_steps": 10, "checkpoint": {"every_n_steps": 4}}}
+    plain, with_highway, first, second = [], [], [], []
+    _train_recording(load_config(tiny_run(signal_root, tmp_path, "plain", **sections)), plain)
+    sections["model"] = {
+        "name": "gpt2meg",
+        "params": {**params, "highway": "var", "highway_order": 4},
+    }
+    _train_recording(load_config(tiny_run(signal_root, tmp_path, "a", **sections)), with_highway)
+    assert with_highway == plain  # fitting read batches without changing the run's
+    crashed = load_config(tiny_run(signal_root, tmp_path, "b", **sections))
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _train_recording(crashed, first, crash_at=7)
+    _train_recording(crashed, second, resume=True)
+    a = load_checkpoint(tmp_path / "a/checkpoints/last.ckpt")["state_dict"]
+    b = load_checkpoint(tmp_path / "b/checkpoints/last.ckpt")["state_dict"]
+    assert bool(a["model.highway.fitted"]) and bool(a["model.highway.weight"].abs().sum() > 0)
+    assert all(torch.equal(a[k], b[k]) for k in a)  # resumed, not fitted again
+
+
 def test_learning_rate_warms_up_then_follows_cosine(signal_root, tmp_path):
     from ephys_models.training import plan_training
     from ephys_models.training.module import EphysModule

@@ -49,6 +49,11 @@ class TokenForecastConfig(ComponentConfig):
     temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
     top_k: int = Field(50, ge=1, description="Tokens kept by top_k sampling.")
     top_p: float = Field(0.9, gt=0, le=1, description="Mass kept by top_p sampling.")
+    innovations: Literal["correlated", "independent"] = Field(
+        "correlated",
+        description="Draw the channels of a step together (a Gaussian copula with the "
+        "innovation correlation the model estimated) or each on its own.",
+    )
     use_cache: bool = Field(True, description="Use the model's key/value cache.")
     n_boot: int = Field(200, ge=10, description="Bootstrap resamples of every interval.")
     seed: int = Field(0, description="Seed of the windows, contexts, sampling and bootstrap.")

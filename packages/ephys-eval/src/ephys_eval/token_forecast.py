@@ -253,6 +253,7 @@ class TokenForecast(Component):
             top_k=cfg.top_k,
             top_p=cfg.top_p,
             seed=cfg.seed,
+            innovations=cfg.innovations,
         )
         started = time.perf_counter()
         with torch.no_grad():

@@ -32,7 +32,11 @@ from torch.nn import functional as F
 
 from ephys_tokenizers import mulaw
 
-__all__ = ["AmplitudeEmbedding", "MixtureHead", "code_features"]
+__all__ = ["AmplitudeEmbedding", "MixtureHead", "Prior", "code_features"]
+
+#: a Gaussian predictive per code position: mean and log-sd in the amplitude domain, each
+#: ``(...)`` (what :class:`~ephys_models.highway.LinearHighway` gives)
+Prior = tuple[torch.Tensor, torch.Tensor]
 
 
 def code_features(vocab_size: int) -> torch.Tensor:
@@ -103,24 +107,36 @@ class MixtureHead(nn.Module):
         if self.proj is not None:
             self.init_(self.proj)
 
-    def init_(self, layer: nn.Module) -> None:
-        """Start wide and centred: small weights, scales about a tenth of the range."""
+    def init_(self, layer: nn.Module, prior: bool = False) -> None:
+        """Start wide and centred (small weights, scales about a tenth of the range), or,
+        over a ``prior``, at the prior itself: tiny weights and no offsets."""
         k = self.components
         with torch.no_grad():
-            layer.weight.mul_(0.1)
+            layer.weight.mul_(0.01 if prior else 0.1)
             if layer.bias is not None:
                 bias = layer.bias.view(-1, 3 * k)
                 bias.zero_()
-                bias[:, 2 * k :].fill_(math.log(0.1))
+                if not prior:
+                    bias[:, 2 * k :].fill_(math.log(0.1))
 
-    def params(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Mixture log-weights, means and scales from ``(..., 3 K)`` raw values."""
+    def params(
+        self, raw: torch.Tensor, prior: Prior | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Mixture log-weights, means and scales from ``(..., 3 K)`` raw values.
+
+        With a ``prior`` (mean and log-sd, each ``(...)``), the raw means and log-scales are
+        offsets from it: every component starts at the prior and moves from there.
+        """
         weights, means, log_scales = raw.float().chunk(3, dim=-1)
+        if prior is not None:
+            means = means + prior[0].unsqueeze(-1)
+            log_scales = log_scales + prior[1].unsqueeze(-1)
         return F.log_softmax(weights, dim=-1), means, torch.exp(log_scales.clamp(-12.0, 3.0))
 
-    def log_probs(self, raw: torch.Tensor) -> torch.Tensor:
-        """Normalised log-probabilities of the codes ``(..., V)`` from raw parameters."""
-        log_w, means, scales = self.params(raw)
+    def log_probs(self, raw: torch.Tensor, prior: Prior | None = None) -> torch.Tensor:
+        """Normalised log-probabilities of the codes ``(..., V)`` from raw parameters (offsets
+        from ``prior``, when given: see :meth:`params`)."""
+        log_w, means, scales = self.params(raw, prior)
         precision = scales.pow(-2)
         # log(w N(c; m, s)) = -c^2/(2 s^2) + c m/s^2 + (log w - m^2/(2 s^2) - log s) + const
         coefficients = torch.stack(
@@ -135,7 +151,13 @@ class MixtureHead(nn.Module):
         log_density = torch.logsumexp(per_component, dim=-2)
         return F.log_softmax(log_density + self.log_widths, dim=-1)
 
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+    def forward(self, hidden: torch.Tensor, prior: Prior | None = None) -> torch.Tensor:
         """Normalised log-probabilities of the codes, ``(..., V)`` (float32)."""
         assert self.proj is not None, "built without a projection: call log_probs"
-        return self.log_probs(self.proj(hidden))
+        return self.log_probs(self.proj(hidden), prior)
+
+    def prior_log_probs(self, prior: Prior) -> torch.Tensor:
+        """The discretised Gaussian of ``prior`` alone, ``(..., V)`` log-probabilities."""
+        mean, log_scale = prior
+        zeros = torch.zeros_like(mean).unsqueeze(-1).expand(*mean.shape, 3)  # one component
+        return self.log_probs(zeros, prior)

@@ -40,12 +40,27 @@ class Sampler(ComponentConfig):
     top_k: int = Field(50, ge=1, description="Tokens kept by `top_k`.")
     top_p: float = Field(0.9, gt=0, le=1, description="Probability mass kept by `top_p`.")
     seed: int | None = Field(None, description="Seed of the sampling generator.")
+    innovations: Literal["correlated", "independent"] = Field(
+        "correlated",
+        description="`correlated`: the channels of a time step are drawn together, through "
+        "a Gaussian copula with the correlation of the innovations the model estimated on "
+        "its training data (a model without one draws them independently); `independent`: "
+        "each channel on its own.",
+    )
 
 
 def sample(
-    logits: torch.Tensor, sampler: Sampler | None = None, generator: torch.Generator | None = None
+    logits: torch.Tensor,
+    sampler: Sampler | None = None,
+    generator: torch.Generator | None = None,
+    uniforms: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Choose one token per row of ``logits`` ``(..., V)``; returns int64 ``(...)``."""
+    """Choose one token per row of ``logits`` ``(..., V)``; returns int64 ``(...)``.
+
+    ``uniforms`` ``(...)`` in ``[0, 1)``, when given, choose by the inverse of each row's
+    cumulative distribution instead of independent draws (the same distribution per row;
+    dependent uniforms make dependent tokens: the copula of :meth:`TokenForecaster.forecast`).
+    """
     sampler = sampler or Sampler()
     if sampler.strategy == "argmax":
         return logits.argmax(dim=-1)
@@ -64,6 +79,11 @@ def sample(
         sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
         flat = torch.full_like(flat, float("-inf")).scatter(-1, order, sorted_logits)
     probs = flat.softmax(dim=-1)
+    if uniforms is not None:
+        cumulative = probs.cumsum(dim=-1)
+        u = uniforms.reshape(-1, 1).to(cumulative) * cumulative[:, -1:]
+        chosen = torch.searchsorted(cumulative, u, right=True).clamp_max(shape[-1] - 1)
+        return chosen.reshape(shape[:-1])
     return torch.multinomial(probs, 1, generator=generator).reshape(shape[:-1])
 
 
@@ -106,6 +126,21 @@ class TokenForecaster:
 
     def _slide(self) -> int:
         return max(1, self.max_context // 4)
+
+    def innovation_factor(self) -> torch.Tensor | None:
+        """Lower Cholesky factor ``(C, C)`` of the correlation of the channels' innovations,
+        or ``None`` (the channels of a step are then drawn independently)."""
+        return None
+
+    def _uniforms(
+        self, logits: torch.Tensor, sampler: Sampler, generator: torch.Generator | None
+    ) -> torch.Tensor | None:
+        """Correlated uniforms ``(B, C)`` for one step: ``Phi(L z)``, ``z`` standard normal."""
+        factor = self.innovation_factor() if sampler.innovations == "correlated" else None
+        if factor is None or sampler.strategy == "argmax":
+            return None
+        z = torch.randn(logits.shape[:2], generator=generator, device=logits.device)
+        return torch.special.ndtr(z @ factor.to(z).T)
 
     @torch.no_grad()
     def forecast(
@@ -152,7 +187,8 @@ class TokenForecaster:
         for step in range(n_steps):
             if not use_cache:
                 logits, _ = self._prefill(window)
-            token = sample(logits, sampler, generator).unsqueeze(-1)  # (B, C, 1)
+            uniforms = self._uniforms(logits, sampler, generator)
+            token = sample(logits, sampler, generator, uniforms).unsqueeze(-1)  # (B, C, 1)
             out.append(token)
             if step == n_steps - 1:
                 break

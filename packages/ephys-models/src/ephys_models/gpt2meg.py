@@ -16,6 +16,7 @@ from transformers import GPT2Config, GPT2Model
 
 from ephys_core.logging import get_logger
 from ephys_models._layers import ContextEmbedding, gpt_init
+from ephys_models.codes import Prior
 from ephys_models.configs.gpt2meg import GPT2MEGConfig
 from ephys_models.token_model import TokenModel
 
@@ -104,11 +105,17 @@ class GPT2MEG(TokenModel):
             h = h + extra
         return h.reshape(b * c, t, -1), (b, c, t)
 
-    def _logits(self, hidden: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
+    def _logits(
+        self, hidden: torch.Tensor, shape: tuple[int, int, int], prior: Prior | None
+    ) -> torch.Tensor:
         weight = self.backbone.wte.weight if self.head is None else self.head.weight
-        return self.code_logits(hidden, weight).reshape(*shape, -1)
+        if prior is not None:  # (B, C, T) -> (B * C, T), like the hidden states
+            prior = (prior[0].reshape(hidden.shape[:-1]), prior[1].reshape(hidden.shape[:-1]))
+        return self.code_logits(hidden, weight, prior).reshape(*shape, -1)
 
-    def _run(self, inputs: Any, state: Any, cache: bool) -> tuple[torch.Tensor, Any]:
+    def _run(
+        self, inputs: Any, state: Any, cache: bool, prior: Prior | None
+    ) -> tuple[torch.Tensor, Any]:
         embeds, shape = self._embed(inputs)
         past = 0 if state is None else state.get_seq_length()
         if past + shape[2] > self.config.context_length:
@@ -118,4 +125,4 @@ class GPT2MEG(TokenModel):
             )
         kwargs = {_CACHE_ARG: state} if state is not None else {}
         output = self.backbone(inputs_embeds=embeds, use_cache=cache, **kwargs)
-        return self._logits(output.last_hidden_state, shape), _output_cache(output)
+        return self._logits(output.last_hidden_state, shape, prior), _output_cache(output)

@@ -15,6 +15,7 @@ from torch.nn import functional as F
 
 from ephys_core.logging import get_logger
 from ephys_models._layers import ContextEmbedding, gpt_init
+from ephys_models.codes import Prior
 from ephys_models.configs.stgpt2meg import STGPT2MEGConfig
 from ephys_models.token_model import TokenModel
 
@@ -200,7 +201,7 @@ class STGPT2MEG(TokenModel):
         )
 
     def _run(
-        self, inputs: Any, state: list[_KVBuffer] | None, cache: bool
+        self, inputs: Any, state: list[_KVBuffer] | None, cache: bool, prior: Prior | None
     ) -> tuple[torch.Tensor, list[_KVBuffer] | None]:
         buffers = state
         capacity = self.config.context_length if cache else 0
@@ -224,4 +225,4 @@ class STGPT2MEG(TokenModel):
             new_buffers.append(buffer)
         h = self.norm(h)
         weight = self.token.weight if self.head is None else self.head.weight
-        return self.code_logits(h, weight), (new_buffers if capacity else None)
+        return self.code_logits(h, weight, prior), (new_buffers if capacity else None)

@@ -14,6 +14,7 @@ torch is imported at module level: ephys imports this module only when a model i
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 import torch
@@ -21,9 +22,10 @@ from torch import nn
 
 from ephys_core.components import Component
 from ephys_models._layers import TokenBatch, example_tokens, parse_tokens
-from ephys_models.codes import AmplitudeEmbedding, MixtureHead
+from ephys_models.codes import AmplitudeEmbedding, MixtureHead, Prior
 from ephys_models.configs.token import TokenModelConfig
 from ephys_models.generation import TokenForecaster
+from ephys_models.highway import HighwayState, LinearHighway
 
 __all__ = ["TokenModel"]
 
@@ -53,6 +55,8 @@ class TokenModel(Component, TokenForecaster, nn.Module):
         self.config = config
         self.amplitude: AmplitudeEmbedding | None = None
         self.mixture: MixtureHead | None = None
+        self.highway: LinearHighway | None = None
+        self.prior_head: MixtureHead | None = None
 
     def add_code_layers(self, dim: int | None, embed_dim: int | None = None) -> None:
         """Create the optional code-aware layers the configuration asks for.
@@ -70,6 +74,14 @@ class TokenModel(Component, TokenForecaster, nn.Module):
             self.amplitude = AmplitudeEmbedding(cfg.vocab_size, embed_dim or dim or 0)
         if cfg.head == "mixture":
             self.mixture = MixtureHead(dim, cfg.vocab_size, cfg.mixture_components)
+            if self.mixture.proj is not None and cfg.highway != "none":
+                self.mixture.init_(self.mixture.proj, prior=True)
+        if cfg.highway != "none":
+            self.highway = LinearHighway(
+                cfg.n_channels, cfg.vocab_size, cfg.highway_order, cfg.highway, cfg.highway_ridge
+            )
+            if self.mixture is None:  # softmax: the network's logits add to the prior's
+                self.prior_head = MixtureHead(None, cfg.vocab_size, 1)
 
     def embed_codes(
         self, table: torch.nn.Embedding, codes: torch.Tensor, offsets: Any = None
@@ -78,11 +90,57 @@ class TokenModel(Component, TokenForecaster, nn.Module):
         h = table(codes if offsets is None else codes + offsets)
         return h if self.amplitude is None else h + self.amplitude(codes)
 
-    def code_logits(self, hidden: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """``(..., V)`` logits: the mixture head's log-probabilities, or ``hidden @ weight.T``."""
+    def code_logits(
+        self, hidden: torch.Tensor, weight: torch.Tensor, prior: Prior | None = None
+    ) -> torch.Tensor:
+        """``(..., V)`` logits: the mixture head's log-probabilities, or ``hidden @ weight.T``.
+
+        With the highway's ``prior`` (mean and log-sd shaped like ``hidden[..., 0]``), the
+        mixture's means and scales are offsets from it, and softmax logits add to its
+        discretised Gaussian.
+        """
         if self.mixture is not None:
-            return self.mixture(hidden)
-        return torch.nn.functional.linear(hidden, weight)
+            return self.mixture(hidden, prior)
+        return self.add_prior(torch.nn.functional.linear(hidden, weight), prior)
+
+    def add_prior(self, logits: torch.Tensor, prior: Prior | None) -> torch.Tensor:
+        """Softmax ``logits`` plus the log-probabilities of the highway's prior (if any)."""
+        if prior is None or self.prior_head is None:
+            return logits
+        return logits.float() + self.prior_head.prior_log_probs(prior)
+
+    # -- the linear highway ---------------------------------------------------------------
+
+    @property
+    def needs_data_fit(self) -> bool:
+        """Whether the model has a highway still to fit on training data (before training)."""
+        return self.highway is not None and not bool(self.highway.fitted)
+
+    def fit_to_data(
+        self,
+        batches: Iterable[Any],
+        reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
+        """Fit the highway by least squares on training inputs (what the engine calls once,
+        before the first step; ``reduce`` sums over processes in distributed training)."""
+        if self.highway is None:
+            return
+        codes = (self.parse(inputs).x for inputs in batches)
+        self.highway.fit(codes, self.config.highway_fit_batches, reduce)
+
+    def innovation_factor(self) -> torch.Tensor | None:
+        """The fitted highway's residual correlation factor (``None`` without one)."""
+        if self.highway is None or not bool(self.highway.fitted):
+            return None
+        return self.highway.noise_factor
+
+    def _prior(
+        self, inputs: Any, state: HighwayState | None
+    ) -> tuple[Prior | None, HighwayState | None]:
+        if self.highway is None:
+            return None, None
+        mean, log_scale, state = self.highway(self.parse(inputs).x, state)
+        return (mean, log_scale), state
 
     @property
     def max_context(self) -> int:  # type: ignore[override]
@@ -93,7 +151,9 @@ class TokenModel(Component, TokenForecaster, nn.Module):
         """Ids, condition labels and subject indices of ``inputs``, with their shapes checked."""
         return parse_tokens(inputs, self.config.n_channels, self.label)
 
-    def _run(self, inputs: Any, state: Any, cache: bool) -> tuple[torch.Tensor, Any]:
+    def _run(
+        self, inputs: Any, state: Any, cache: bool, prior: Prior | None
+    ) -> tuple[torch.Tensor, Any]:
         """Logits ``(B, C, T, V)`` for the new time steps ``inputs`` after the cached ``state``.
 
         Parameters
@@ -104,12 +164,20 @@ class TokenModel(Component, TokenForecaster, nn.Module):
             What the previous call returned (``None``: nothing before ``inputs``).
         cache
             Whether to return a state for a following call (generation) or ``None``.
+        prior
+            The highway's mean and log-sd ``(B, C, T)`` for these steps (``None`` without a
+            highway), for :meth:`code_logits`.
         """
         raise NotImplementedError
 
+    def _run_step(self, inputs: Any, state: Any, prior: Prior | None) -> tuple[torch.Tensor, Any]:
+        """``_run`` for generation after a cached state (a model may do one step cheaper)."""
+        return self._run(inputs, state, True, prior)
+
     def forward(self, inputs: Any) -> torch.Tensor:
         """Logits ``(B, C, T, V)`` for token ids ``(B, C, T)`` (or a mapping with ``"x"``)."""
-        return self._run(inputs, None, False)[0]
+        prior, _ = self._prior(inputs, None)
+        return self._run(inputs, None, False, prior)[0]
 
     def example_input(self, batch_size: int = 2) -> Any:
         """Random ids ``(B, C, T)`` (a mapping with condition/subject tracks when configured)."""
@@ -129,10 +197,14 @@ class TokenModel(Component, TokenForecaster, nn.Module):
         return (*x.shape, self.config.vocab_size)
 
     # -- generation hooks -----------------------------------------------------------------
+    # the state is the network's own cache and the highway's history
     def _prefill(self, inputs: Any) -> tuple[torch.Tensor, Any]:
-        logits, state = self._run(inputs, None, True)
-        return logits[:, :, -1], state
+        prior, highway = self._prior(inputs, None)
+        logits, state = self._run(inputs, None, True, prior)
+        return logits[:, :, -1], (state, highway)
 
     def _step(self, inputs: Any, state: Any) -> tuple[torch.Tensor, Any]:
-        logits, state = self._run(inputs, state, True)
-        return logits[:, :, -1], state
+        network, highway = state
+        prior, highway = self._prior(inputs, highway)
+        logits, network = self._run_step(inputs, network, prior)
+        return logits[:, :, -1], (network, highway)

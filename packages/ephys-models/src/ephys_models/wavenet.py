@@ -15,6 +15,7 @@ from torch.nn import functional as F
 
 from ephys_core.logging import get_logger
 from ephys_models._layers import ContextEmbedding
+from ephys_models.codes import Prior
 from ephys_models.configs.wavenet import WaveNetConfig
 from ephys_models.token_model import TokenModel
 
@@ -142,7 +143,11 @@ class WaveNet(TokenModel):
         )
         self.add_code_layers(None, embed_dim=e)
         if self.mixture is not None:
-            self.mixture.init_(self.head[3])
+            self.mixture.init_(self.head[3], prior=self.highway is not None)
+        elif self.highway is not None:  # start at the prior: the logits it adds to are ~0
+            with torch.no_grad():
+                self.head[3].weight.mul_(0.01)
+                self.head[3].bias.zero_()
         log.debug(
             "wavenet: %d parameters, receptive field %d steps",
             sum(p.numel() for p in self.parameters()),
@@ -195,7 +200,7 @@ class WaveNet(TokenModel):
         return None if context is None else context[:, 0].expand(b, t, -1)
 
     def _run(
-        self, inputs: Any, state: list[torch.Tensor] | None, cache: bool
+        self, inputs: Any, state: list[torch.Tensor] | None, cache: bool, prior: Prior | None
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """The convolutional path over all new steps; ``state`` holds each layer's queue."""
         cfg = self.config
@@ -213,18 +218,20 @@ class WaveNet(TokenModel):
             new_queues.append(queue)
         out = self.head(skips)  # (B, C * V, T) logits, or (B, C * 3K, T) mixture parameters
         out = out.reshape(b, c, self.per_channel, t).permute(0, 1, 3, 2)
-        return self._codes(out), new_queues
+        return self._codes(out, prior), new_queues
 
-    def _codes(self, out: torch.Tensor) -> torch.Tensor:
+    def _codes(self, out: torch.Tensor, prior: Prior | None) -> torch.Tensor:
         """``(..., per_channel)`` head outputs -> ``(..., V)`` logits."""
-        return out if self.mixture is None else self.mixture.log_probs(out)
+        if self.mixture is None:
+            return self.add_prior(out, prior)
+        return self.mixture.log_probs(out, prior)
 
     # -- generation: one new step is cheaper as matrix products on the kernel's taps --------
 
-    def _step(self, inputs: Any, state: Any) -> tuple[torch.Tensor, Any]:
+    def _run_step(self, inputs: Any, state: Any, prior: Prior | None) -> tuple[torch.Tensor, Any]:
         batch = self.parse(inputs)
         if batch.x.shape[-1] != 1:  # several new steps: the convolutional path
-            return super()._step(inputs, state)
+            return super()._run_step(inputs, state, prior)
         b, c, _ = batch.x.shape
         emb = self.embed_codes(self.token, batch.x[..., 0], self.offsets[:, 0])  # (B, C, E)
         h = F.linear(emb.flatten(1), self.inp.weight[..., 0], self.inp.bias)  # (B, R)
@@ -238,4 +245,7 @@ class WaveNet(TokenModel):
             queues.append(queue)
         hidden = F.linear(F.relu(skips), self.head[1].weight[..., 0], self.head[1].bias)
         out = F.linear(F.relu(hidden), self.head[3].weight[..., 0], self.head[3].bias)
-        return self._codes(out.reshape(b, c, self.per_channel)), queues
+        if prior is not None:
+            prior = (prior[0][..., 0], prior[1][..., 0])
+        logits = self._codes(out.reshape(b, c, self.per_channel), prior)
+        return logits.unsqueeze(2), queues

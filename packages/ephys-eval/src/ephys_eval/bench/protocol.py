@@ -87,8 +87,16 @@ class Budget:
         }
 
 
-#: the code-aware layers every token model uses in the benchmark (see ephys_models.codes)
-_CODES = {"embedding": "amplitude", "head": "mixture", "mixture_components": 1}
+#: what every token model uses in the benchmark: the code-aware layers (ephys_models.codes)
+#: and the least-squares VAR highway it refines (ephys_models.highway), of the order the
+#: VAR baseline chooses on this data
+_CODES = {
+    "embedding": "amplitude",
+    "head": "mixture",
+    "mixture_components": 1,
+    "highway": "var",
+    "highway_order": 32,
+}
 
 BUDGETS: dict[str, Budget] = {
     "smoke": Budget(
@@ -138,7 +146,7 @@ BUDGETS: dict[str, Budget] = {
         subjects=20,
         seconds=300.0,
         batch_size=16,
-        steps={"gpt2meg": 3000, "stgpt2meg": 3000, "wavenet": 13000},
+        steps={"gpt2meg": 1500, "stgpt2meg": 1500, "wavenet": 4000},
         models={
             "gpt2meg": {
                 "d_model": 64,

@@ -48,11 +48,29 @@ class TokenModelConfig(ComponentConfig):
         description="Gaussian components of the `mixture` head (1: a discretised Gaussian, "
         "as cheap as a softmax; more for multimodal forecasts, at a cost).",
     )
+    highway: Literal["none", "ar", "var"] = Field(
+        "none",
+        description="A linear autoregressive prior fitted by least squares on the training "
+        "data before training (`var`: all channels; `ar`: each channel on its own); the "
+        "network learns corrections to it (codes must be mu-law). See ephys_models.highway.",
+    )
+    highway_order: int = Field(
+        32, ge=1, le=256, description="Lags p of the highway (lower orders serve short pasts)."
+    )
+    highway_ridge: float = Field(
+        1e-6,
+        ge=0,
+        description="Ridge strength of the highway's fit, relative to the mean diagonal of "
+        "the Gram matrix.",
+    )
+    highway_fit_batches: int = Field(
+        256, gt=0, description="Training batches read to fit the highway."
+    )
 
     @property
     def needs_mulaw_codes(self) -> bool:
-        """Whether the embedding or the head reads codes as mu-law amplitudes."""
-        return self.embedding == "amplitude" or self.head == "mixture"
+        """Whether the embedding, the head or the highway reads codes as mu-law amplitudes."""
+        return self.embedding == "amplitude" or self.head == "mixture" or self.highway != "none"
 
     def check_data(self, data_spec: Mapping[str, Any]) -> list[str]:
         """Why a model with this configuration cannot consume the data, one line per problem.
@@ -76,9 +94,17 @@ class TokenModelConfig(ComponentConfig):
             )
         if self.needs_mulaw_codes and vocab is not None and data_spec.get("codes") != "mulaw":
             problems.append(
-                "embedding: amplitude and head: mixture read the codes as mu-law amplitudes, "
-                "but the data does not say its codes are mu-law (codes: "
-                f"{data_spec.get('codes')!r}); use embedding: table and head: softmax"
+                "embedding: amplitude, head: mixture and the highway read the codes as mu-law "
+                "amplitudes, but the data does not say its codes are mu-law (codes: "
+                f"{data_spec.get('codes')!r}); use embedding: table, head: softmax and "
+                "highway: none"
+            )
+        n_times = data_spec.get("n_times")
+        if self.highway != "none" and n_times is not None and int(n_times) <= self.highway_order:
+            problems.append(
+                f"highway_order is {self.highway_order}, but the data's windows hold only "
+                f"{int(n_times)} time steps, too few to fit it; lower highway_order or "
+                "lengthen data.dataset.params.window_seconds"
             )
         n_channels = data_spec.get("n_channels")
         if n_channels is not None and int(n_channels) != self.n_channels:

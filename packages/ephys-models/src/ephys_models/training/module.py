@@ -113,6 +113,12 @@ class EphysModule(pl.LightningModule):
             )
         return result["loss"]
 
+    def on_train_start(self) -> None:
+        """Fit what the model fits in closed form on training data (its linear highway), once:
+        a resumed run restores it from the checkpoint instead."""
+        if getattr(self.model, "needs_data_fit", False):
+            fit_to_training_data(self.model, self.trainer)
+
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         return self._step(batch, "train")
 
@@ -155,6 +161,25 @@ class EphysModule(pl.LightningModule):
         """Restore the random generators, so dropout continues exactly after a resume."""
         if RNG_KEY in checkpoint:
             _set_rng_state(checkpoint[RNG_KEY], self._free_rng)
+
+
+def fit_to_training_data(model: Any, trainer: pl.Trainer) -> None:
+    """Call ``model.fit_to_data`` on the training batches, summed over processes.
+
+    The random generators are forked, so reading the batches changes nothing that follows
+    (the order of training batches, dropout): a run with the fit trains as one without would.
+    """
+    loader = trainer.train_dataloader
+    if loader is None:
+        raise RuntimeError("the training data loader is not set up; cannot fit the model")
+    device = trainer.strategy.root_device
+
+    def reduce(value: torch.Tensor) -> torch.Tensor:
+        summed = trainer.strategy.reduce(value.to(device), reduce_op="sum")
+        return summed.cpu() if isinstance(summed, torch.Tensor) else value
+
+    with torch.random.fork_rng(devices=[]):
+        model.fit_to_data((inputs for inputs, _ in loader), reduce)
 
 
 def module_from_checkpoint(path: str | Path) -> EphysModule:
