@@ -172,18 +172,18 @@ def test_ddp_over_two_cpu_processes(prepared, tmp_path):
 
 
 def test_quickstart_on_simulated_meg(tmp_path):
-    result = ephys("quickstart", "--out", str(tmp_path / "qs"), "--minutes", "0.6", "--steps", "6")
+    result = ephys("quickstart", "--out", str(tmp_path / "qs"), "--minutes", "1", "--steps", "6")
     assert result.returncode == 0, result.stderr[-3000:]
     for name in ("ar", "var", "persistence", "token_frequency", "real_other"):
         assert name in result.stdout
-    assert "validation cross-entropy: model" in result.stderr
+    assert "test cross-entropy: model" in result.stderr
     assert "the best baseline" in result.stderr
     summary = json.loads((tmp_path / "qs" / "report" / "summary.json").read_text())
-    assert summary["evaluators"]["token_forecast"]["teacher_forced"]["split"] == "val"
+    assert summary["evaluators"]["token_forecast"]["teacher_forced"]["split"] == "test"
     assert "var" in summary["evaluators"]["token_forecast"]["teacher_forced"]["forecasters"]
     assert (tmp_path / "qs" / "report" / "psd.png").is_file()
     assert (tmp_path / "qs" / "quickstart.yaml").is_file()
-    assert len(list((tmp_path / "qs" / "raw").glob("*.fif"))) == 6
+    assert len(list((tmp_path / "qs" / "raw").glob("*.fif"))) == 20
 
 
 def test_quickstart_on_a_users_recording_without_positions(recordings, tmp_path):

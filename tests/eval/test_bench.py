@@ -99,6 +99,12 @@ def test_a_run_on_a_prepared_dataset_writes_the_leaderboard(tmp_path):
     rows_again = {r["forecaster"]: r for r in again.leaderboard["rows"]}
     assert rows_again["gpt2meg"]["train_seconds"] == model["train_seconds"]
     assert rows_again["gpt2meg"]["cross_entropy"] == model["cross_entropy"]
+    # another evaluation re-scores the same training run
+    lines.clear()
+    rescored = Budget(**{**TINY.__dict__, "evaluation": {**TINY.evaluation, "n_boot": 30}})
+    run_benchmark(tmp_path / "bench", budget=rescored, data=data, progress=lines.append)
+    assert any("reusing the finished training run" in line for line in lines)
+    assert (run_dir / "checkpoints" / "last.ckpt").stat().st_mtime_ns == stamp
     # another configuration (or --retrain) trains again
     lines.clear()
     longer = Budget(**{**TINY.__dict__, "steps": {"gpt2meg": 10}})

@@ -133,8 +133,13 @@ class LinearHighway(nn.Module):
             features = lagged.permute(0, 2, 3, 1).reshape(b, t, -1)  # (B, T, p * C)
             seen = torch.arange(state.seen, state.seen + t, device=codes.device)
             row = seen.clamp_max(self.order - 1)  # order min(t + 1, p)
-            mean = torch.einsum("btf,tcf->bct", features, self.weight[row])
-            mean = mean + self.bias[row].T
+            # one product with the order-p model, then the few short pasts with their own
+            mean = features @ self.weight[-1].T  # (B, T, C)
+            short = int((row < self.order - 1).sum())  # they come first
+            if short:
+                early = torch.einsum("btf,tcf->btc", features[:, :short], self.weight[row[:short]])
+                mean = torch.cat([early, mean[:, short:]], dim=1)
+            mean = mean.transpose(1, 2) + self.bias[row].T
             log_scale = self.log_scale[row].T.expand(b, c, t)
         history = padded[..., padded.shape[-1] - (self.order - 1) :]
         return mean, log_scale, HighwayState(history, state.seen + t)

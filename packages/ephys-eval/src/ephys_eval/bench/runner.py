@@ -132,7 +132,10 @@ TRAINING_RECORD = "bench-training.json"
 
 
 def _config_digest(config: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+    """A digest of what decides the training: the run configuration without its evaluation
+    section (so a change to the evaluation re-scores a finished run instead of retraining)."""
+    training = {k: v for k, v in config.items() if k != "evaluation"}
+    return hashlib.sha256(json.dumps(training, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _finished_training(run_dir: Path, digest: str) -> dict[str, Any] | None:

@@ -23,8 +23,8 @@ def quickstart_command(
     ),
     minutes: Annotated[
         float, typer.Option("--minutes", help="Minutes of MEG to simulate.", min=0.5)
-    ] = 18.0,
-    steps: Annotated[int, typer.Option("--steps", help="Training steps.", min=1)] = 3000,
+    ] = 60.0,
+    steps: Annotated[int, typer.Option("--steps", help="Training steps.", min=1)] = 1000,
 ) -> None:
     """Simulate or read data, train a small model, evaluate it: all in one.
 
