@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from ephys_core.logging import get_logger
-from ephys_tokenizers import mulaw
+from ephys_models.codes import code_features
 
 __all__ = ["HighwayState", "LinearHighway"]
 
@@ -97,9 +97,7 @@ class LinearHighway(nn.Module):
         super().__init__()
         self.n_channels, self.order, self.kind, self.ridge = n_channels, order, kind, ridge
         features = order * n_channels
-        amplitude = torch.as_tensor(
-            mulaw.decode(torch.arange(vocab_size), vocab_size - 1), dtype=torch.float32
-        )
+        amplitude = code_features(vocab_size)[:, 0].float()  # each code's mu-law amplitude
         self.register_buffer("amplitude", amplitude, persistent=False)
         # one model per order q = 1..p; row q - 1 uses the first q lags (features lag-major:
         # index k * C + c is channel c at lag k, lag 0 the newest sample)

@@ -100,14 +100,19 @@ class TokenModel(Component, TokenForecaster, nn.Module):
         discretised Gaussian.
         """
         if self.mixture is not None:
-            return self.mixture(hidden, prior)
-        return self.add_prior(torch.nn.functional.linear(hidden, weight), prior)
+            assert self.mixture.proj is not None, "built without a projection: use head_logits"
+            return self.head_logits(self.mixture.proj(hidden), prior)
+        return self.head_logits(torch.nn.functional.linear(hidden, weight), prior)
 
-    def add_prior(self, logits: torch.Tensor, prior: Prior | None) -> torch.Tensor:
-        """Softmax ``logits`` plus the log-probabilities of the highway's prior (if any)."""
+    def head_logits(self, out: torch.Tensor, prior: Prior | None) -> torch.Tensor:
+        """``(..., V)`` logits from the head's outputs ``out``: the mixture's ``3 K`` raw
+        parameters (offsets from ``prior``), or softmax logits (plus the prior's
+        log-probabilities)."""
+        if self.mixture is not None:
+            return self.mixture.log_probs(out, prior)
         if prior is None or self.prior_head is None:
-            return logits
-        return logits.float() + self.prior_head.prior_log_probs(prior)
+            return out
+        return out.float() + self.prior_head.prior_log_probs(prior)
 
     # -- the linear highway ---------------------------------------------------------------
 
@@ -130,7 +135,7 @@ class TokenModel(Component, TokenForecaster, nn.Module):
 
     def innovation_factor(self) -> torch.Tensor | None:
         """The fitted highway's residual correlation factor (``None`` without one)."""
-        if self.highway is None or not bool(self.highway.fitted):
+        if self.highway is None or self.needs_data_fit:
             return None
         return self.highway.noise_factor
 

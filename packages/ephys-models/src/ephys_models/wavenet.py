@@ -218,13 +218,7 @@ class WaveNet(TokenModel):
             new_queues.append(queue)
         out = self.head(skips)  # (B, C * V, T) logits, or (B, C * 3K, T) mixture parameters
         out = out.reshape(b, c, self.per_channel, t).permute(0, 1, 3, 2)
-        return self._codes(out, prior), new_queues
-
-    def _codes(self, out: torch.Tensor, prior: Prior | None) -> torch.Tensor:
-        """``(..., per_channel)`` head outputs -> ``(..., V)`` logits."""
-        if self.mixture is None:
-            return self.add_prior(out, prior)
-        return self.mixture.log_probs(out, prior)
+        return self.head_logits(out, prior), new_queues
 
     # -- generation: one new step is cheaper as matrix products on the kernel's taps --------
 
@@ -247,5 +241,5 @@ class WaveNet(TokenModel):
         out = F.linear(F.relu(hidden), self.head[3].weight[..., 0], self.head[3].bias)
         if prior is not None:
             prior = (prior[0][..., 0], prior[1][..., 0])
-        logits = self._codes(out.reshape(b, c, self.per_channel), prior)
+        logits = self.head_logits(out.reshape(b, c, self.per_channel), prior)
         return logits.unsqueeze(2), queues
