@@ -122,8 +122,17 @@ def test_distributed_statistics_sum_to_the_fit_on_all_data():
 def test_too_little_data_is_explained():
     with pytest.raises(ValueError, match="too short for the linear highway of order 8"):
         LinearHighway(2, V, 8).fit(iter([var2_codes(1, 6)]), 10)
-    with pytest.raises(ValueError, match="needs more training examples"):
+    with pytest.raises(ValueError, match="needs at least 30 training examples for order 1"):
         LinearHighway(2, V, 8).fit(iter([var2_codes(1, 12)]), 10)
+
+
+def test_short_training_data_caps_the_order_it_fits(caplog):
+    # 2 windows x (28 - 8) = 40 examples: 10 per coefficient allows VAR order 1 only
+    highway = LinearHighway(2, V, 8)
+    highway.fit(iter([var2_codes(2, 28)]), 10)
+    assert "determine orders up to 1, not 8" in caplog.text
+    assert torch.equal(highway.weight[7], highway.weight[0])
+    assert torch.all(highway.weight[0][:, 2:] == 0) and torch.all(highway.weight[0][:, :2] != 0)
 
 
 def test_a_config_refuses_windows_too_short_for_its_order():

@@ -48,6 +48,10 @@ log = get_logger(__name__)
 
 Reduce = Callable[[torch.Tensor], torch.Tensor]
 
+#: examples the fit asks for per coefficient of a row: orders the training data determine
+#: less well than this are not fitted (longer pasts use the highest order that is)
+EXAMPLES_PER_UNKNOWN = 10
+
 
 @dataclass
 class HighwayState:
@@ -177,13 +181,17 @@ class LinearHighway(nn.Module):
         if reduce is not None:
             gram, cross, outer, count = (reduce(v) for v in (gram, cross, outer, count))
         n = int(count)
-        unknowns = p * c + 1 if self.kind == "var" else p + 1
-        if n <= unknowns:
-            raise ValueError(
-                f"the linear highway of order {p} needs more training examples than "
-                f"{n}; use longer windows (at least {p + 2} samples) or a lower highway_order"
+        order = self._supported_order(n)
+        if order < p:
+            log.warning(
+                "linear highway: %d training examples determine orders up to %d, not %d; "
+                "positions with longer pasts use order %d",
+                n,
+                order,
+                p,
+                order,
             )
-        weight, bias, log_scale = self._solve(gram, cross, outer.diagonal(), n)
+        weight, bias, log_scale = self._solve(gram, cross, outer.diagonal(), n, order)
         # residual covariance of the full order: (Y - X W)'(Y - X W) / n from the statistics
         full = torch.cat([weight[-1].T, bias[-1][None]], dim=0)  # (p C + 1, C)
         covariance = (outer - full.T @ cross - cross.T @ full + full.T @ gram @ full) / n
@@ -222,16 +230,31 @@ class LinearHighway(nn.Module):
         y = windows[..., p].permute(0, 2, 1).reshape(-1, self.n_channels)
         return torch.cat([x, torch.ones(x.shape[0], 1, dtype=x.dtype)], dim=1), y
 
+    def _supported_order(self, n: int) -> int:
+        """The largest order (up to ``p``) that ``n`` examples determine: at least
+        :data:`EXAMPLES_PER_UNKNOWN` examples per coefficient of each fitted row."""
+        per_lag = self.n_channels if self.kind == "var" else 1
+        order = min(self.order, (n // EXAMPLES_PER_UNKNOWN - 1) // per_lag)
+        if order < 1:
+            raise ValueError(
+                f"the linear highway needs at least {EXAMPLES_PER_UNKNOWN * (per_lag + 1)} "
+                f"training examples for order 1, but the training windows give {n}; use "
+                "more or longer windows (each gives its length minus highway_order), a "
+                "lower highway_order, or highway: none"
+            )
+        return order
+
     def _solve(
-        self, gram: torch.Tensor, cross: torch.Tensor, energy: torch.Tensor, n: int
+        self, gram: torch.Tensor, cross: torch.Tensor, energy: torch.Tensor, n: int, order: int
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Ridge solutions of every order from the sufficient statistics."""
+        """Ridge solutions of orders ``1 .. order`` from the sufficient statistics; the rows
+        of longer pasts repeat the order-``order`` model."""
         p, c = self.order, self.n_channels
         weight = torch.zeros(p, c, p * c, dtype=torch.float64)
         bias = torch.zeros(p, c, dtype=torch.float64)
         log_scale = torch.zeros(p, c, dtype=torch.float64)
         groups = [list(range(c))] if self.kind == "var" else [[ch] for ch in range(c)]
-        for q in range(1, p + 1):
+        for q in range(1, order + 1):
             for channels in groups:
                 # the lags of order q that predict these channels, then the constant
                 columns = [k * c + ch for k in range(q) for ch in range(c)]
@@ -250,4 +273,9 @@ class LinearHighway(nn.Module):
                 weight[q - 1, rows[:, None], torch.as_tensor(columns)[None, :]] = w[:-1].T
                 bias[q - 1, rows] = w[-1]
                 log_scale[q - 1, rows] = torch.log(sd)
+        weight[order:], bias[order:], log_scale[order:] = (
+            weight[order - 1],
+            bias[order - 1],
+            log_scale[order - 1],
+        )
         return weight, bias, log_scale
