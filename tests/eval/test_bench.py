@@ -46,7 +46,7 @@ TINY = Budget(
 
 
 def test_the_protocol_is_versioned_and_hashed():
-    assert PROTOCOL == "ephys-forecast/1"
+    assert PROTOCOL == "ephys-forecast/2"
     assert set(BUDGETS) == {"smoke", "standard"}
     hashes = {protocol_hash(b) for b in BUDGETS.values()}
     assert len(hashes) == 2  # the budget is part of what is hashed

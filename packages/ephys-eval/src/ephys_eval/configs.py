@@ -32,11 +32,17 @@ class TokenForecastConfig(ComponentConfig):
     fit_seconds: float = Field(
         20.0, gt=0, description="Length of each fitting segment (shorter sessions: all of it)."
     )
-    ar_max_order: int = Field(32, ge=1, description="Largest AR order tried (chosen by AIC).")
+    ar_max_order: int = Field(
+        96,
+        ge=1,
+        description="Largest AR order tried (chosen by AIC); never more than the scoring "
+        "window, whose forecasts see no further back.",
+    )
     var_orders: list[int] = Field(
-        default_factory=lambda: [1, 2, 4, 8, 12, 16, 24, 32],
+        default_factory=lambda: [1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96],
         min_length=1,
-        description="VAR orders tried (chosen, with the ridge, on held-out training segments).",
+        description="VAR orders tried (chosen, with the ridge, on held-out training segments); "
+        "those longer than the scoring window are skipped.",
     )
     n_contexts: int = Field(32, ge=4, description="Real contexts rolled out.")
     context_seconds: float | None = Field(

@@ -140,13 +140,63 @@ class LinearForecaster:
         }
 
 
-def _lagged(segments: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
-    """Lagged samples ``(n, p, C)`` (lag 1 first) and targets ``(n, C)`` of every segment."""
-    s, c, length = segments.shape
-    lags = np.stack([segments[:, :, p - 1 - k : length - 1 - k] for k in range(p)], axis=1)
-    x = lags.transpose(0, 3, 1, 2).reshape(-1, p, c)  # (S * (L - p), p, C)
-    y = segments[:, :, p:].transpose(0, 2, 1).reshape(-1, c)
-    return x, y
+def _lags(segment: np.ndarray, p: int) -> np.ndarray:
+    """``(L - p, p, C)`` lagged samples of one ``(C, L)`` segment, lag 1 first; row ``i``
+    predicts sample ``p + i``."""
+    windows = np.lib.stride_tricks.sliding_window_view(segment, p, axis=1)  # (C, L-p+1, p)
+    return windows[:, :-1, ::-1].transpose(1, 2, 0)
+
+
+@dataclass
+class _Moments:
+    """Sufficient statistics of a least-squares fit, summed over segments (so a fit needs
+    memory for one segment's design at a time, whatever the order)."""
+
+    gram: np.ndarray  # design' design
+    cross: np.ndarray  # design' targets
+    power: np.ndarray  # targets' targets
+    n: int
+
+    def __add__(self, other: _Moments) -> _Moments:
+        return _Moments(
+            self.gram + other.gram,
+            self.cross + other.cross,
+            self.power + other.power,
+            self.n + other.n,
+        )
+
+
+def _var_moments(segments: np.ndarray, p: int) -> _Moments:
+    """Moments of the lag-major VAR design ``[x[t-1] .. x[t-p], 1]`` -> ``x[t]``."""
+    _, c, _ = segments.shape
+    size = p * c + 1
+    gram, cross, power, n = np.zeros((size, size)), np.zeros((size, c)), np.zeros((c, c)), 0
+    for segment in segments:
+        lags = _lags(segment, p)
+        design = np.concatenate([lags.reshape(len(lags), -1), np.ones((len(lags), 1))], axis=1)
+        target = segment[:, p:].T
+        gram += design.T @ design
+        cross += design.T @ target
+        power += target.T @ target
+        n += len(target)
+    return _Moments(gram, cross, power, n)
+
+
+def _ar_moments(segments: np.ndarray, p: int) -> _Moments:
+    """Per-channel moments of ``[x_c[t-1] .. x_c[t-p], 1]`` -> ``x_c[t]``: ``gram (C, p+1,
+    p+1)``, ``cross (C, p+1)``, ``power (C,)``."""
+    _, c, _ = segments.shape
+    gram, cross, power, n = np.zeros((c, p + 1, p + 1)), np.zeros((c, p + 1)), np.zeros(c), 0
+    for segment in segments:
+        windows = np.lib.stride_tricks.sliding_window_view(segment, p, axis=1)[:, :-1, ::-1]
+        for ch in range(c):  # one channel's design at a time, through BLAS
+            design = np.concatenate([windows[ch], np.ones((windows.shape[1], 1))], axis=1)
+            target = segment[ch, p:]
+            gram[ch] += design.T @ design
+            cross[ch] += design.T @ target
+            power[ch] += target @ target
+        n += segment.shape[1] - p
+    return _Moments(gram, cross, power, n)
 
 
 def _check(segments: np.ndarray, order: int) -> np.ndarray:
@@ -180,13 +230,8 @@ def fit_ar(
         ``aic`` (Akaike) or ``bic`` (Schwarz), summed over channels.
     """
     segments = _check(segments, max_order)
-    x, y = _lagged(segments, max_order)
-    n, _, c = x.shape
-    # per channel: design [lags 1..p, 1] and its Gram matrix, computed once for the largest p
-    design = np.concatenate([x.transpose(2, 0, 1), np.ones((c, n, 1))], axis=-1)  # (C, n, p+1)
-    gram = np.einsum("cnk,cnl->ckl", design, design)
-    cross = np.einsum("cnk,nc->ck", design, y)
-    power = (y**2).sum(axis=0)
+    moments = _ar_moments(segments, max_order)
+    gram, cross, power, n = moments.gram, moments.cross, moments.power, moments.n
     coefs, intercepts, sds, scores = [], [], [], []
     for q in range(1, max_order + 1):
         idx = [*range(q), max_order]
@@ -211,22 +256,30 @@ def fit_ar(
     )
 
 
-def _gaussian_nll(residual: np.ndarray, sd: np.ndarray) -> float:
-    return float(np.mean(0.5 * (residual / sd) ** 2 + np.log(sd) + 0.5 * np.log(2 * np.pi)))
-
-
 def _solve_var(gram: np.ndarray, cross: np.ndarray, q: int, c: int, ridge: float) -> np.ndarray:
     """Ridge solution ``(q * C + 1, C)`` of the order-``q`` block of a lag-major Gram matrix."""
-    idx = [*range(q * c), gram.shape[0] - 1]
+    idx = _block(q, c, gram.shape[0])
     sub = gram[np.ix_(idx, idx)]
     scale = float(np.mean(np.diag(sub)[:-1]))
     penalty = np.diag(np.r_[np.full(q * c, ridge * scale), 0.0])
     return np.linalg.solve(sub + penalty, cross[idx])
 
 
-def _features(x: np.ndarray, q: int) -> np.ndarray:
-    """``(n, q * C + 1)`` lag-major features with the intercept column."""
-    return np.concatenate([x[:, :q].reshape(len(x), -1), np.ones((len(x), 1))], axis=1)
+def _block(q: int, c: int, size: int) -> list[int]:
+    """Rows of the order-``q`` block of a lag-major design of ``size`` columns (with the
+    intercept last)."""
+    return [*range(q * c), size - 1]
+
+
+def _residual_power(
+    moments: _Moments, w: np.ndarray, q: int, c: int, full: bool = False
+) -> np.ndarray:
+    """Summed squared residuals of the order-``q`` weights ``w`` on the data of ``moments``:
+    ``(C,)``, or the ``(C, C)`` cross products with ``full``."""
+    idx = _block(q, c, moments.gram.shape[0])
+    cross = moments.cross[idx]
+    product = moments.power - w.T @ cross - cross.T @ w + w.T @ moments.gram[np.ix_(idx, idx)] @ w
+    return product if full else np.maximum(np.diag(product), 1e-300)
 
 
 def fit_var(
@@ -257,29 +310,25 @@ def fit_var(
     order_of = np.random.default_rng(seed).permutation(s)
     n_held = max(1, int(round(s * holdout))) if s > 1 else 0
     held, kept = order_of[:n_held], order_of[n_held:] if n_held < s else order_of
-    x_fit, y_fit = _lagged(segments[kept], max_order)
-    x_val, y_val = _lagged(segments[held], max_order) if n_held else (x_fit, y_fit)
-    f_fit = _features(x_fit, max_order)
-    gram, cross = f_fit.T @ f_fit, f_fit.T @ y_fit
+    fit = _var_moments(segments[kept], max_order)
+    val = _var_moments(segments[held], max_order) if n_held else fit
     table = []
     for q in orders:
-        f_val = _features(x_val, q)
         for ridge in ridges:
-            w = _solve_var(gram, cross, q, c, ridge)
-            sd = np.std(y_fit - _features(x_fit, q) @ w, axis=0)
-            table.append((_gaussian_nll(y_val - f_val @ w, sd), q, ridge))
+            w = _solve_var(fit.gram, fit.cross, q, c, ridge)
+            sd = np.sqrt(_residual_power(fit, w, q, c) / fit.n)
+            mean_square = _residual_power(val, w, q, c) / val.n
+            nll = float(np.mean(0.5 * mean_square / sd**2 + np.log(sd)) + 0.5 * np.log(2 * np.pi))
+            table.append((nll, q, ridge))
     best_nll, order, ridge = min(table)
-    x_all, y_all = _lagged(segments, order)
-    f_all = _features(x_all, order)
-    gram, cross = f_all.T @ f_all, f_all.T @ y_all
+    every = fit + val if n_held and n_held < s else fit
     coefs, intercepts, sds = [], [], []
     for q in range(1, order + 1):
-        w = _solve_var(gram, cross, q, c, ridge)
-        residual = y_all - f_all[:, [*range(q * c), f_all.shape[1] - 1]] @ w
+        w = _solve_var(every.gram, every.cross, q, c, ridge)
         coefs.append(w[:-1].T)
         intercepts.append(w[-1])
-        sds.append(residual.std(axis=0))
-    cov = np.cov(residual, rowvar=False)
+        sds.append(np.sqrt(_residual_power(every, w, q, c) / every.n))
+    cov = _residual_power(every, w, order, c, full=True) / every.n
     return LinearForecaster(
         "var",
         order,

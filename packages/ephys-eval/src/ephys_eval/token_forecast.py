@@ -105,15 +105,17 @@ class TokenForecast(Component):
         builder, cfg = context.builder, self.config
         sfreq = float(context.data_spec["sfreq"])
         length = min(int(cfg.fit_seconds * sfreq), builder.longest_segment("train"))
+        # a forecast inside a scoring window sees at most the window's samples
+        longest = min(length // 4, int(context.data_spec["n_times"]))
         fit = builder.segments("train", length, cfg.fit_segments, seed=cfg.seed + 1)
         codes, signal = self._codes(builder, fit)
         fitted: dict[str, Any] = {}
         for name in cfg.baselines:
             if name == "ar":
-                order = max(1, min(cfg.ar_max_order, length // 4))
+                order = max(1, min(cfg.ar_max_order, longest))
                 fitted[name] = GaussianBaseline(name, fit_ar(signal, max_order=order))
             elif name == "var":
-                orders = [q for q in cfg.var_orders if q < length // 4] or [1]
+                orders = [q for q in cfg.var_orders if q <= longest] or [1]
                 fitted[name] = GaussianBaseline(name, fit_var(signal, orders=orders))
             elif name == "persistence":
                 fitted[name] = GaussianBaseline(name, Persistence(signal))

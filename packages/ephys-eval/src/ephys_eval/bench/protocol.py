@@ -1,4 +1,4 @@
-"""The frozen forecasting-benchmark protocol, ``ephys-forecast/1``, and its budgets.
+"""The frozen forecasting-benchmark protocol, ``ephys-forecast/2``, and its budgets.
 
 A protocol fixes everything that decides a score, so that two leaderboards written with the
 same protocol and data hash compare: the data (simulated MEG: subjects, minutes, seeds), its
@@ -27,7 +27,7 @@ from typing import Any
 
 __all__ = ["BUDGETS", "PROTOCOL", "Budget", "protocol_hash"]
 
-PROTOCOL = "ephys-forecast/1"
+PROTOCOL = "ephys-forecast/2"
 
 
 @dataclass(frozen=True)
@@ -196,6 +196,8 @@ SHARED = {
     "robust normalisation, clip 5 SD",
     "dataset": {"name": "mulaw_next_step", "mu": 255, "amplitude": 5.0},
     "evaluator": "token_forecast on the test split",
+    # /2: AR and VAR orders up to 96 (the window), where /1 stopped at 32
+    "baselines": "AR(p <= 96) by AIC, ridge VAR(p <= 96) on held-out training segments",
     "seed": 0,
 }
 
