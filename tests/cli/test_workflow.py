@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -200,3 +201,76 @@ def test_quickstart_on_a_users_recording_without_positions(recordings, tmp_path)
     config = (tmp_path / "qs" / "quickstart.yaml").read_text()
     assert "strategy: time" in config  # one recording: split in time
     assert (tmp_path / "qs" / "report" / "report.md").is_file()
+
+
+def test_tokenizer_fit_encode_train_eval_decode(prepared, tmp_path):
+    """`ephys tokenizer fit` on the run's training split, `encode` once, a token model trained
+    on the codes through `tokens_next_step`, evaluated with its rollouts decoded through the
+    tokenizer, and the codes decoded back to signals."""
+    config = write_config(tmp_path / "run.json", prepared, "on-codes", steps=10)
+    raw = json.loads(config.read_text())
+    tokenizer, codes = tmp_path / "quantile", tmp_path / "codes"
+    fitted = ephys(
+        "tokenizer",
+        "fit",
+        "quantile",
+        "--config",
+        str(config),
+        "--out",
+        str(tokenizer),
+        "-p",
+        "n_codes=64",
+    )
+    assert fitted.returncode == 0, fitted.stderr
+    assert "training session(s)" in fitted.stderr
+    encoded = ephys(
+        "tokenizer", "encode", str(tokenizer), "--data", str(prepared), "--out", str(codes)
+    )
+    assert encoded.returncode == 0, encoded.stderr
+    assert "5 session(s) encoded" in encoded.stderr
+    raw["data"]["dataset"]["name"] = "tokens_next_step"
+    raw["data"]["dataset"]["params"]["roots"] = [str(codes)]
+    raw["evaluation"] = {
+        "split": "test",
+        "evaluators": [
+            {
+                "name": "token_forecast",
+                "params": {
+                    "n_contexts": 4,
+                    "horizon_seconds": 1.0,
+                    "max_windows": 16,
+                    "n_boot": 20,
+                    "fit_segments": 4,
+                    "fit_seconds": 5.0,
+                },
+            }
+        ],
+    }
+    config.write_text(json.dumps(raw))
+    trained = ephys("train", str(config))
+    assert trained.returncode == 0, trained.stderr
+    evaluated = ephys("eval", str(config))
+    assert evaluated.returncode == 0, evaluated.stderr
+    summary = json.loads((tmp_path / "runs" / "on-codes" / "eval" / "summary.json").read_text())
+    result = summary["evaluators"]["token_forecast"]
+    forecasters = result["teacher_forced"]["forecasters"]
+    assert {"model", "ar", "var", "persistence", "token_frequency"} <= set(forecasters)
+    # the baselines' Gaussians are integrated over the quantile bins: finite, below uniform
+    assert all(
+        v["cross_entropy"]["value"] < np.log(64)
+        for k, v in forecasters.items()
+        if k in ("ar", "var")
+    )
+    decoded = ephys("tokenizer", "decode", str(codes), "--out", str(tmp_path / "decoded"))
+    assert decoded.returncode == 0, decoded.stderr
+    assert "5 session(s) decoded" in decoded.stderr
+    missing = ephys(
+        "tokenizer",
+        "encode",
+        str(tmp_path / "nothing"),
+        "--data",
+        str(prepared),
+        "--out",
+        str(tmp_path / "x"),
+    )
+    assert missing.returncode != 0 and "not a tokenizer folder" in missing.stderr

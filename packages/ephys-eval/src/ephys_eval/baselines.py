@@ -57,6 +57,14 @@ def _mass(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return np.where(upper, ndtr(-lo) - ndtr(-hi), ndtr(hi) - ndtr(lo))
 
 
+def _edges_per_channel(edges: Any, n: int, c: int) -> np.ndarray:
+    """Bin edges as ``(N, C, V + 1)`` from ``(V + 1,)``, ``(N, V + 1)`` or ``(N, C, V + 1)``."""
+    edges = np.asarray(edges, dtype=np.float64)
+    if edges.ndim == 2:
+        edges = edges[:, None, :]
+    return np.broadcast_to(edges, (n, c, edges.shape[-1]))
+
+
 def gaussian_code_nll(
     mean: np.ndarray, sd: np.ndarray, codes: np.ndarray, edges: np.ndarray
 ) -> np.ndarray:
@@ -69,17 +77,19 @@ def gaussian_code_nll(
     codes
         ``(N, C, T)`` the codes that occurred.
     edges
-        ``(N, V + 1)`` each segment's bin edges in signal units (or ``(V + 1,)`` for all).
+        Bin edges in signal units: ``(V + 1,)`` for all, ``(N, V + 1)`` per segment (mu-law
+        with a session's amplitude) or ``(N, C, V + 1)`` per segment and channel (quantile).
 
     Returns
     -------
     np.ndarray
         ``(N, C, T)`` nats.
     """
-    edges = np.broadcast_to(np.asarray(edges, dtype=np.float64), (codes.shape[0], edges.shape[-1]))
+    edges = _edges_per_channel(edges, codes.shape[0], codes.shape[1])
     row = np.arange(codes.shape[0])[:, None, None]
-    lo = (edges[row, codes] - mean) / sd
-    hi = (edges[row, codes + 1] - mean) / sd
+    chan = np.arange(codes.shape[1])[None, :, None]
+    lo = (edges[row, chan, codes] - mean) / sd
+    hi = (edges[row, chan, codes + 1] - mean) / sd
     return -np.log(np.maximum(_mass(lo, hi), _FLOOR))
 
 
@@ -91,20 +101,20 @@ def gaussian_code_argmax(
     Bins are not equally wide (mu-law bins widen away from zero), so the bin that holds the
     mean is not always the most probable; the ``reach`` bins on either side are compared too.
     """
-    edges = np.broadcast_to(np.asarray(edges, dtype=np.float64), (mean.shape[0], edges.shape[-1]))
+    edges = _edges_per_channel(edges, mean.shape[0], mean.shape[1])
     n_codes = edges.shape[-1] - 1
-    inner = edges[:, 1:-1]
-    centre = np.stack(
-        [
-            np.searchsorted(inner[i], mean[i].ravel()).reshape(mean[i].shape)
-            for i in range(len(mean))
-        ]
-    )
+    inner = edges[..., 1:-1]
+    centre = np.empty(mean.shape, dtype=np.int64)
+    for i in range(mean.shape[0]):
+        for c in range(mean.shape[1]):
+            centre[i, c] = np.searchsorted(inner[i, c], mean[i, c])
     row = np.arange(mean.shape[0])[:, None, None]
+    chan = np.arange(mean.shape[1])[None, :, None]
     best, best_mass = centre, np.full(mean.shape, -1.0)
     for offset in range(-reach, reach + 1):
         k = np.clip(centre + offset, 0, n_codes - 1)
-        mass = _mass((edges[row, k] - mean) / sd, (edges[row, k + 1] - mean) / sd)
+        lo, hi = edges[row, chan, k], edges[row, chan, k + 1]
+        mass = _mass((lo - mean) / sd, (hi - mean) / sd)
         better = mass > best_mass
         best = np.where(better, k, best)
         best_mass = np.where(better, mass, best_mass)
@@ -164,7 +174,7 @@ class Baseline(Protocol):
         """Scores of forecasting ``codes[..., 1:]`` from the window up to each step.
 
         ``codes`` and ``signal`` (the codes decoded) are ``(N, C, T + 1)``; ``edges`` are the
-        segments' code bin edges ``(N, V + 1)``.
+        segments' code bin edges ``(N, V + 1)`` or ``(N, C, V + 1)``.
         """
         ...
 

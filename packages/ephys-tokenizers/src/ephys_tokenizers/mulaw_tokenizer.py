@@ -46,6 +46,8 @@ class MuLawTokenizer(Component):
         )
 
     causal: ClassVar[bool] = True
+    #: each code depends on its own sample only (long signals may be encoded in blocks)
+    samplewise: ClassVar[bool] = True
     time_stride: ClassVar[int] = 1
     requires_fit: ClassVar[bool] = False
 
@@ -86,6 +88,11 @@ class MuLawTokenizer(Component):
         if _is_torch(values):
             return values * self.config.amplitude
         return (values.astype(np.float64) * self.config.amplitude).astype(np.float32)
+
+    def bin_edges(self) -> np.ndarray:
+        """``(mu + 2,)``: the signal values (in the units given to :meth:`encode`) separating
+        the codes, from -inf to +inf."""
+        return mulaw.bin_edges(self.config.mu) * self.config.amplitude
 
     def example_input(self, batch_size: int = 2) -> np.ndarray:
         """Oscillations plus noise, 4 channels x 256 samples, within +/- 0.8 ``amplitude``."""

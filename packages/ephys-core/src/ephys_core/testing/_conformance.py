@@ -30,7 +30,14 @@ CHECKS: dict[str, dict[str, str]] = {
     },
     "tokenizers": {
         name: f"ephys_core.testing.tokenizers:check_{name}"
-        for name in ("roundtrip", "vocabulary_range", "causality")
+        for name in (
+            "roundtrip",
+            "vocabulary_range",
+            "causality",
+            "shapes",
+            "determinism",
+            "state_roundtrip",
+        )
     },
     "preprocessing": {
         name: f"ephys_core.testing.preprocessing:check_{name}"

@@ -9,7 +9,14 @@ import numpy as np
 
 from ephys_core.testing._common import NotApplicable, build, ensure
 
-__all__ = ["check_causality", "check_roundtrip", "check_vocabulary_range"]
+__all__ = [
+    "check_causality",
+    "check_determinism",
+    "check_roundtrip",
+    "check_shapes",
+    "check_state_roundtrip",
+    "check_vocabulary_range",
+]
 
 
 def _numpy(value: Any) -> np.ndarray:
@@ -74,3 +81,54 @@ def check_causality(component: type, workdir: Path) -> None:
             np.array_equal(codes[..., :keep], codes2[..., :keep]),
             f"codes before sample {t} changed when the signal from {t} on was perturbed",
         )
+
+
+def check_shapes(component: type, workdir: Path) -> None:
+    """Codes keep the batch dimensions and have ``T / time_stride`` steps; one example
+    encodes as it does inside a batch."""
+    tokenizer = _ready(component)
+    x = tokenizer.example_input(batch_size=2)
+    xa = _numpy(x)
+    codes = _numpy(tokenizer.encode(x))
+    stride = int(getattr(tokenizer, "time_stride", 1))
+    ensure(codes.shape[0] == xa.shape[0], f"codes lost the batch dimension: {codes.shape}")
+    ensure(
+        codes.shape[-1] == xa.shape[-1] // stride,
+        f"{xa.shape[-1]} samples at stride {stride} gave {codes.shape[-1]} code steps",
+    )
+    single = _numpy(tokenizer.encode(x[:1]))
+    ensure(
+        np.array_equal(single, codes[:1]),
+        "the first example encodes differently alone than inside the batch",
+    )
+
+
+def check_determinism(component: type, workdir: Path) -> None:
+    """Encoding the same signal twice gives the same codes, and decoding them the same signal."""
+    tokenizer = _ready(component)
+    x = tokenizer.example_input(batch_size=2)
+    first, second = tokenizer.encode(x), tokenizer.encode(x)
+    ensure(np.array_equal(_numpy(first), _numpy(second)), "encode is not deterministic")
+    ensure(
+        np.array_equal(_numpy(tokenizer.decode(first)), _numpy(tokenizer.decode(second))),
+        "decode is not deterministic",
+    )
+
+
+def check_state_roundtrip(component: type, workdir: Path) -> None:
+    """A fresh tokenizer given the fitted ``state()`` encodes exactly as the original
+    (what saving and loading a tokenizer folder relies on)."""
+    tokenizer = _ready(component)
+    if not callable(getattr(tokenizer, "state", None)):
+        ensure(
+            not getattr(tokenizer, "requires_fit", False),
+            "a tokenizer that is fitted must offer state() and load_state()",
+        )
+        raise NotApplicable("the tokenizer has no fitted state")
+    fresh = build(component)
+    fresh.load_state(tokenizer.state())
+    x = tokenizer.example_input(batch_size=2)
+    ensure(
+        np.array_equal(_numpy(tokenizer.encode(x)), _numpy(fresh.encode(x))),
+        "a tokenizer restored from state() encodes differently",
+    )

@@ -4,7 +4,7 @@
 name                          item ``(inputs, targets)``
 ============================  ================================================================
 ``continuous_next_step``      ``x[:, :T]`` float32 ``(C, T)``, ``x[:, 1:]`` ``(C, T)``
-``tokens_next_step``          mu-law codes from disk, int64 ``(C, T)`` pairs shifted by one
+``tokens_next_step``          codes from disk (a tokenizer's or mu-law), int64 ``(C, T)`` pairs
 ``mulaw_next_step``           signals mu-law encoded on the fly, int64 ``(C, T)`` pairs
 ``reconstruction``            ``{"x", "pos", "ch_type"}``, ``x``: signal with sensor geometry
 ``sensor_image``              ``(H, W, T)`` sensor grid (exact inverse in ``data_spec``)
@@ -64,10 +64,67 @@ class ContinuousNextStep(WindowedBuilder):
         return x[:, :-1], x[:, 1:]
 
 
+def _dataset_tokenizer(builder: WindowedBuilder) -> Any:
+    """The tokenizer artifact a code dataset carries (``ephys tokenizer encode``), restricted
+    to the builder's channels, or ``None`` for data mu-law encoded while preprocessing."""
+    from ephys_data.encoding import TOKENIZER_FOLDER, tokenizer_entry
+    from ephys_tokenizers.artifact import load_tokenizer
+
+    entries = {e.key: tokenizer_entry(dict(e.session.meta)) for e in builder.catalog.entries}
+    encoded = {k for k, v in entries.items() if v is not None}
+    if not encoded:
+        return None
+    if len(encoded) != len(entries):
+        plain = sorted(set(entries) - encoded)
+        raise ConfigError(
+            f"roots: sessions {plain[:3]} hold mu-law codes from preprocessing, others codes of "
+            "a tokenizer; use one kind of codes"
+        )
+    identities = {v["identity"] for v in entries.values() if v is not None}
+    if len(identities) != 1:
+        raise ConfigError(
+            f"roots: the sessions were encoded by different tokenizers {sorted(identities)}"
+        )
+    (identity,) = identities
+    artifact = None
+    for entry in builder.catalog.entries:
+        folder = entry.session.path.parent.parent / TOKENIZER_FOLDER
+        if artifact is None or artifact.folder != folder:
+            artifact = load_tokenizer(folder)
+        if artifact.identity != identity:
+            raise ConfigError(
+                f"roots: {folder} holds tokenizer {artifact.identity}, but the sessions were "
+                f"encoded by {identity}"
+            )
+    return artifact
+
+
 class TokensNextStep(WindowedBuilder):
-    """Quantised next-step pairs from data mu-law encoded during preprocessing."""
+    """Next-step code pairs read from disk: a code dataset written by ``ephys tokenizer
+    encode`` (decoded through the tokenizer it carries), or data mu-law encoded during
+    preprocessing (the ``mulaw`` stage)."""
 
     codes_on_disk: ClassVar[bool | None] = True
+
+    def __init__(self, config: WindowedConfig) -> None:
+        super().__init__(config)
+        self.artifact = _dataset_tokenizer(self)
+        self.codec = None
+        if self.artifact is not None:
+            tokenizer = self.artifact.tokenizer
+            select = getattr(tokenizer, "channels", None)
+            if callable(select):  # per-channel codes: decode with the channels read here
+                orders = {
+                    tuple(t["source_ch_names"])
+                    for e in self.catalog.entries
+                    for t in e.session.meta["transforms"]
+                    if t.get("kind") == "tokenizer"
+                }
+                if len(orders) != 1:
+                    raise ConfigError("roots: the sessions were encoded with different channels")
+                names = list(orders.pop())
+                tokenizer = select([names.index(n) for n in self.ch_names])
+            self.codec = tokenizer
 
     def to_tokens(self, x: np.ndarray, segment: Segment) -> np.ndarray:
         """Raw segment -> int64 codes (they are codes already)."""
@@ -84,17 +141,30 @@ class TokensNextStep(WindowedBuilder):
         return int(transform["mu"]), float(transform["amplitude"])
 
     def to_signal(self, codes: Any, segment: Segment) -> np.ndarray:
-        """Codes -> signal in the units before mu-law (this session's amplitude)."""
+        """Codes -> signal in the units the codes were made from."""
+        if self.codec is not None:
+            return np.asarray(self.codec.decode(np.asarray(codes)[None]), dtype=np.float64)[0]
         mu, amplitude = self._mulaw(segment)
         return mulaw.decode(np.asarray(codes), mu) * amplitude
 
     def encode_signal(self, signal: Any, segment: Segment) -> np.ndarray:
-        """Signal in the units before mu-law -> int64 codes (this session's amplitude)."""
+        """Signal in those units -> int64 codes (as the dataset's codes were made)."""
+        if self.codec is not None:
+            return np.asarray(self.codec.encode(np.asarray(signal)[None]), dtype=np.int64)[0]
         mu, amplitude = self._mulaw(segment)
         return mulaw.encode(np.asarray(signal) / amplitude, mu).astype(np.int64)
 
     def bin_edges(self, segment: Segment) -> np.ndarray:
-        """The signal values separating this session's codes."""
+        """The signal values separating the codes: ``(V + 1,)``, or ``(C, V + 1)`` for
+        per-channel bins."""
+        if self.codec is not None:
+            edges = getattr(self.codec, "bin_edges", None)
+            if not callable(edges):
+                raise ConfigError(
+                    f"tokenizer {self.artifact.name}: its codes are not bins of the signal, "
+                    "so they have no bin edges"
+                )
+            return np.asarray(edges())
         mu, amplitude = self._mulaw(segment)
         return mulaw.bin_edges(mu) * amplitude
 
@@ -103,6 +173,12 @@ class TokensNextStep(WindowedBuilder):
         return codes[:, :-1], codes[:, 1:]
 
     def extra_spec(self) -> Mapping[str, Any]:
+        if self.artifact is not None:
+            return {
+                "vocab_size": int(self.artifact.tokenizer.vocab_size),
+                "codes": self.artifact.name,
+                "tokenizer": self.artifact.describe(),
+            }
         return {"vocab_size": _vocab_from_transforms(self), "codes": "mulaw"}
 
 
