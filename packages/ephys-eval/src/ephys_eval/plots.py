@@ -75,6 +75,8 @@ def plot_psd(
     sfreq: float,
     path: Path,
     bands: Mapping[str, tuple[float, float]] | None = None,
+    title: str = "Power spectral density of rollouts",
+    ylabel: str = "power (normalised units$^2$/Hz)",
 ) -> Path:
     """Welch PSD of the real continuation, the model and the baselines.
 
@@ -89,6 +91,8 @@ def plot_psd(
     bands : mapping of str to (float, float), optional
         Frequency bands in Hz to shade and label (e.g. :data:`ephys_eval.metrics.BANDS`; bands
         above Nyquist are dropped).
+    title, ylabel : str
+        Axis title and y label.
 
     Returns
     -------
@@ -115,8 +119,8 @@ def plot_psd(
     if bands is not None:
         _shade_bands(ax, bands_for(sfreq, bands))
     ax.set_xlabel("frequency (Hz)")
-    ax.set_ylabel("power (normalised units$^2$/Hz)")
-    ax.set_title("Power spectral density of rollouts", pad=18 if bands is not None else 6)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, pad=18 if bands is not None else 6)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -305,6 +309,39 @@ def plot_examples(
         ax.set_ylabel(f"ch {i}")
     np.atleast_1d(axes)[-1].set_xlabel("time from the end of the context (s)")
     fig.legend(loc="upper right", fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_reconstruction(
+    real: np.ndarray,
+    decoded: np.ndarray,
+    sfreq: float,
+    path: Path,
+    ch_names: list[str] | None = None,
+    channels: int = 3,
+    seconds: float = 2.0,
+) -> Path:
+    """A few channels of one segment, real and decoded, over the first ``seconds``."""
+    n = min(channels, real.shape[0])
+    stop = min(real.shape[-1], int(seconds * sfreq))
+    plt, fig, axes = _figure(n, 1, figsize=(8, 1.8 * n), sharex=True)
+    t = np.arange(stop) / sfreq
+    for i, ax in enumerate(np.atleast_1d(axes)):
+        ax.plot(
+            t,
+            real[i, :stop],
+            color=COLORS.get("real", "k"),
+            lw=1.4,
+            label="real" if i == 0 else None,
+        )
+        ax.plot(t, decoded[i, :stop], color="tab:orange", lw=1, label="decoded" if i == 0 else None)
+        ax.set_ylabel(ch_names[i] if ch_names else f"ch {i}")
+    np.atleast_1d(axes)[-1].set_xlabel("time (s)")
+    fig.legend(loc="upper right", fontsize="small")
+    fig.suptitle("Real and decoded signal")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -1,4 +1,5 @@
-"""``ephys tokenizer fit|encode|decode``: tokenizers as artifacts, datasets encoded once."""
+"""``ephys tokenizer fit|encode|decode|card``: tokenizers as artifacts, datasets encoded once,
+cards of what they keep."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Annotated, Any
 import typer
 
 app = typer.Typer(
-    help="Fit tokenizers, encode prepared datasets into codes once, and decode them back.",
+    help="Fit tokenizers, encode prepared datasets into codes once, decode them back, and "
+    "write tokenizer cards.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -143,3 +145,76 @@ def decode_command(
 
         summary = decode_dataset(codes, out, on_event=on_event)
     message(f"{len(summary.done)} session(s) decoded: {out}", "green")
+
+
+def _artifact(tokenizer: str, params: dict[str, Any]) -> Any:
+    """A tokenizer folder, or a registered tokenizer that needs no fitting (by name)."""
+    from ephys_tokenizers.artifact import TokenizerArtifact, describe_tokenizer, load_tokenizer
+
+    if Path(tokenizer).is_dir():
+        if params:
+            raise typer.BadParameter("a tokenizer folder takes no --param", param_hint="--param")
+        return load_tokenizer(tokenizer)
+    from ephys_core.plugins import get_registry
+
+    built = get_registry("tokenizers").create(tokenizer, params)
+    if getattr(built, "requires_fit", False):
+        raise typer.BadParameter(
+            f"{tokenizer} must be fitted first: `ephys tokenizer fit {tokenizer} ...`, then "
+            "give its folder"
+        )
+    return TokenizerArtifact(tokenizer, built, describe_tokenizer(tokenizer, built)["identity"])
+
+
+@app.command("card")
+def card_command(
+    tokenizer: Annotated[
+        str, typer.Argument(help="Tokenizer folder, or the name of one that needs no fitting.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Folder of the card.")],
+    data: DataOption = None,  # type: ignore[assignment]
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="KEY=VALUE (a tokenizer given by name). Repeatable."),
+    ] = None,
+    split: Annotated[str, typer.Option("--split", help="Split to score on.")] = "test",
+    segments: Annotated[int, typer.Option("--segments", min=1)] = 16,
+    seconds: Annotated[float, typer.Option("--seconds", min=0.1)] = 10.0,
+) -> None:
+    """Write a tokenizer card: reconstruction (PCC, variance explained), PSD error per band,
+    bits and codes per second, codebook usage and perplexity, throughput, and plots.
+
+    The split is the one the tokenizer was fitted with (the test split by default), so the
+    card scores data the tokenizer never saw.
+    """
+    from ephys_core.cli.render import message, table
+    from ephys_eval.tokenizer_card import tokenizer_card
+
+    if not data:
+        raise typer.BadParameter("give at least one --data", param_hint="--data")
+    if split not in ("train", "val", "test"):
+        raise typer.BadParameter("use train, val or test", param_hint="--split")
+    artifact = _artifact(tokenizer, _params(param))
+    card = tokenizer_card(artifact, data, out, split=split, segments=segments, seconds=seconds)
+    s = card.summary
+    rec, codes = s["reconstruction"], s["codes"]
+    table(
+        f"{artifact.name} {artifact.identity} on the {s['data']['split']} split",
+        ["metric", "value"],
+        [
+            ["PCC", f"{rec['pcc']:.4f}"],
+            ["variance explained", f"{rec['variance_explained_percent']:.2f} %"],
+            [
+                "worst band PSD error",
+                max(
+                    (f"{v['mean_abs']:.3f} dB ({b})" for b, v in s["psd_error_db"].items()),
+                    key=lambda t: float(t.split()[0]),
+                ),
+            ],
+            ["bits per second", f"{codes['bits_per_second']:,.0f}"],
+            ["codebook usage", f"{100 * codes['usage']:.1f} %"],
+            ["perplexity", f"{codes['perplexity']:.1f}"],
+            ["encode", f"{s['throughput']['encode_samples_per_s']:,.0f} samples/s"],
+        ],
+    )
+    message(f"card: {card.markdown}", "green")
