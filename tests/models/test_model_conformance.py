@@ -1,5 +1,7 @@
-"""The shared conformance suite on every model and loss of ephys-models."""
+"""The shared conformance suite on every model, loss and tokenizer of ephys-models."""
 
 from ephys_core.testing import conformance_tests
 
-test_conformance = conformance_tests(["models", "losses"], distribution="ephys-models")
+test_conformance = conformance_tests(
+    ["models", "losses", "tokenizers"], distribution="ephys-models"
+)

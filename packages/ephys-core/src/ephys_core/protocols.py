@@ -346,7 +346,8 @@ class Tokenizer(Protocol):
     time_stride
         Samples per code along time (1 for sample-wise tokenizers such as mu-law).
     roundtrip_tolerance
-        Bound on ``||decode(encode(x)) - x|| / ||x||`` for :meth:`example_input` data.
+        Bound on ``||decode(encode(x)) - x|| / ||x||`` for :meth:`example_input` data, or
+        ``None`` for a learned tokenizer (its accuracy is measured by its card).
     vocab_size
         Codes lie in ``[0, vocab_size)``.
     """
@@ -354,7 +355,7 @@ class Tokenizer(Protocol):
     Config: ClassVar[type[BaseModel]]
     causal: ClassVar[bool]
     time_stride: ClassVar[int]
-    roundtrip_tolerance: float
+    roundtrip_tolerance: float | None
     vocab_size: int
 
     def encode(self, signal: Any) -> Any:

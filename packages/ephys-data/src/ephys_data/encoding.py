@@ -112,8 +112,7 @@ def training_sample(
         the training sessions' content digest, their count and seconds, the split, the number
         of samples.
     """
-    import hashlib
-
+    from ephys_data.datasets.base import split_digest
     from ephys_data.datasets.catalog import Catalog
     from ephys_data.datasets.splits import SplitConfig, split_sessions
 
@@ -141,13 +140,11 @@ def training_sample(
         local = chosen[(chosen >= offsets[i]) & (chosen < offsets[i + 1])] - offsets[i]
         if local.size:
             parts.append(np.asarray(entry.session.data[:, spans[i][0] + local], np.float64))
-    digest = hashlib.sha256()
-    for entry in sorted(train, key=lambda e: e.key):
-        digest.update(f"{entry.key}:{entry.session.digest}:{entry.span}".encode())
+    described = split_digest(train, catalog.sfreq)
     facts = {
-        "train_sha256": digest.hexdigest()[:16],
-        "train_sessions": len(train),
-        "train_seconds": total / catalog.sfreq,
+        "train_sha256": described["sha256"],
+        "train_sessions": described["sessions"],
+        "train_seconds": described["seconds"],
         "split": config.model_dump(mode="json"),
         "samples": int(chosen.size),
         "n_channels": int(parts[0].shape[0]),
@@ -302,15 +299,33 @@ def encode_dataset(
     return summary
 
 
+def _montage_rows(tokenizer: Any, source: Session) -> list[int] | None:
+    """Rows of ``source`` a tokenizer of a fixed montage takes (``None``: all, in order)."""
+    wanted = getattr(tokenizer, "ch_names", None)
+    names = list(source.meta["ch_names"])
+    if not wanted or list(wanted) == names:
+        return None
+    missing = [n for n in wanted if n not in names]
+    if missing:
+        raise ConfigError(
+            f"data: session {source.name} lacks {len(missing)} channel(s) of the tokenizer's "
+            f"montage (first: {missing[:3]})"
+        )
+    return [names.index(n) for n in wanted]
+
+
 def _encode_session(artifact: Any, source: Session, out: Path) -> None:
     meta, tok = source.meta, artifact.tokenizer
+    data, rows = source.data, _montage_rows(tok, source)
+    if rows is not None:  # a tokenizer of a montage takes its channels, by name
+        data = np.asarray(data[rows])
     fitted = getattr(tok, "n_channels", None) if getattr(tok, "fitted", True) else None
-    if fitted is not None and fitted != meta["n_channels"]:
+    if fitted is not None and fitted != data.shape[0]:
         raise ConfigError(
             f"data: session {source.name} has {meta['n_channels']} channels; the tokenizer "
             f"was fitted on {fitted}"
         )
-    codes = _code_dtype(_encode_signal(tok, source.data), int(tok.vocab_size))
+    codes = _code_dtype(_encode_signal(tok, data), int(tok.vocab_size))
     stride = int(getattr(tok, "time_stride", 1))
     same_channels = codes.shape[0] == meta["n_channels"]
     entry = {
@@ -320,7 +335,9 @@ def _encode_session(artifact: Any, source: Session, out: Path) -> None:
         "time_stride": stride,
         "source_meta_sha256": source.digest,
         "source_n_times": int(meta["n_times"]),
-        "source_ch_names": list(meta["ch_names"]),
+        "source_ch_names": list(meta["ch_names"])
+        if rows is None
+        else [meta["ch_names"][i] for i in rows],
     }
     fields: dict[str, Any] = dict(
         name=source.name,
@@ -351,9 +368,7 @@ def _encode_session(artifact: Any, source: Session, out: Path) -> None:
     else:  # latent channels of a learned tokenizer: no sensors, a lower rate
         names = [f"latent{i:03d}" for i in range(codes.shape[0])]
         types = ["misc"] * len(names)
-    recording = Recording.from_array(
-        codes, float(meta["sfreq"]) / stride, names, types, **fields
-    )
+    recording = Recording.from_array(codes, float(meta["sfreq"]) / stride, names, types, **fields)
     write_session(out, recording, {})
 
 
@@ -393,7 +408,8 @@ def decode_dataset(
             meta["transforms"] = [t for t in meta["transforms"] if t.get("kind") != "tokenizer"]
             stride = int(entry.get("time_stride", 1))
             names = (
-                meta["ch_names"] if signal.shape[0] == meta["n_channels"] and stride == 1
+                meta["ch_names"]
+                if signal.shape[0] == meta["n_channels"] and stride == 1
                 else entry.get("source_ch_names") or [f"ch{i:03d}" for i in range(len(signal))]
             )
             recording = Recording.from_array(

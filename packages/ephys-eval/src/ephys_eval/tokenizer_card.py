@@ -223,6 +223,20 @@ def tokenizer_card(
     return TokenizerCard(summary, folder)
 
 
+def _fitted_line(fitted: dict[str, Any]) -> str:
+    if not fitted:
+        return "Nothing fitted (a fixed tokenizer)."
+    how = (
+        f"trained ({fitted['model']}, run `{fitted['run']}`, checkpoint `{fitted['checkpoint']}`)"
+        if fitted.get("checkpoint")
+        else f"fitted on {fitted['samples']} samples"
+    )
+    return (
+        f"{how[0].upper()}{how[1:]} of {fitted['train_sessions']} training session(s) "
+        f"({fitted['train_seconds']:.0f} s; data `{fitted['train_sha256']}`)."
+    )
+
+
 def _markdown(card: dict[str, Any]) -> str:
     tok, data, codes, rec = card["tokenizer"], card["data"], card["codes"], card["reconstruction"]
     fitted = card["fitted_on"]
@@ -230,12 +244,7 @@ def _markdown(card: dict[str, Any]) -> str:
         f"# Tokenizer card: {tok['name']} `{tok['identity']}`",
         "",
         f"Parameters: `{json.dumps(tok['params'])}`.",
-        (
-            f"Fitted on {fitted['samples']} samples of {fitted['train_sessions']} training "
-            f"session(s) ({fitted['train_seconds']:.0f} s; data `{fitted['train_sha256']}`)."
-            if fitted
-            else "Nothing fitted (a fixed tokenizer)."
-        ),
+        _fitted_line(fitted),
         f"Scored on {data['segments']} segments of {data['seconds_each']:.1f} s of the "
         f"{data['split']} split ({data['n_channels']} channels at {data['sfreq']:g} Hz).",
         "",

@@ -420,6 +420,15 @@ class BrainOmni(Component, nn.Module):
         quantized = self.quantizer.decode(codes, n_levels).to(sensors.dtype)
         return self._reconstruct(quantized, sensors)
 
+    def to_tokenizer(self, builder: Any) -> tuple[str, Any]:
+        """``("brainomni", tokenizer)`` of this model over the montage of ``builder`` (the
+        ``reconstruction`` dataset it was trained on): what ``ephys tokenizer export`` saves."""
+        from ephys_models.brainomni_tokenizer import BrainOmniTokenizer
+
+        return "brainomni", BrainOmniTokenizer.from_model(
+            self, builder.ch_names, builder.pos, builder.type_ids
+        )
+
     # -- conformance ---------------------------------------------------------------------
     def example_input(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
         """Random signals of 5 sensors over 8 code steps, with 3-D (or 2-D) geometry."""

@@ -158,8 +158,7 @@ def load_tokenizer(folder: str | Path) -> TokenizerArtifact:
     path = folder / _META
     if not path.is_file():
         raise TokenizerArtifactError(
-            f"{folder} is not a tokenizer folder (no {_META}); write one with "
-            "`ephys tokenizer fit`"
+            f"{folder} is not a tokenizer folder (no {_META}); write one with `ephys tokenizer fit`"
         )
     try:
         meta = json.loads(path.read_text())

@@ -227,8 +227,7 @@ class QuantileTokenizer(Component):
         v = self.config.n_codes
         if inner.ndim != 2 or inner.shape[1] != v - 1 or centroids.shape != (len(inner), v):
             raise ValueError(
-                f"quantile state of shapes {inner.shape}/{centroids.shape} does not fit "
-                f"n_codes={v}"
+                f"quantile state of shapes {inner.shape}/{centroids.shape} does not fit n_codes={v}"
             )
         self._inner, self._centroids = inner, centroids
 

@@ -283,6 +283,11 @@ class WindowedBuilder(Component):
         spec.update(self.extra_spec())
         return spec
 
+    def split_digest(self, split: Split) -> dict[str, Any]:
+        """What identifies the data of ``split``: a digest of its sessions' contents and spans,
+        their count and seconds (what a tokenizer fitted or trained on it records)."""
+        return split_digest(self.splits[split], self.catalog.sfreq)
+
     # -- the SegmentSource protocol (ephys_core.protocols): what evaluators use ------------
     def longest_segment(self, split: Split) -> int:
         """Samples of the longest stretch one session of ``split`` offers."""
@@ -416,3 +421,14 @@ class WindowedBuilder(Component):
 
         root = write_example_dataset(Path(workdir) / "prepared", codes=bool(cls.codes_on_disk))
         return cls.Config(roots=[root], window_seconds=0.5, split=SplitConfig(val=0.2, test=0.2))
+
+
+def split_digest(entries: Sequence[SessionEntry], sfreq: float) -> dict[str, Any]:
+    """``{"sha256", "sessions", "seconds"}`` of the entries of one split (order-free)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for entry in sorted(entries, key=lambda e: e.key):
+        digest.update(f"{entry.key}:{entry.session.digest}:{entry.span}".encode())
+    samples = sum(b - a for a, b in (e.span for e in entries))
+    return {"sha256": digest.hexdigest()[:16], "sessions": len(entries), "seconds": samples / sfreq}

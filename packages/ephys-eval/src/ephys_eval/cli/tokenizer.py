@@ -1,5 +1,5 @@
-"""``ephys tokenizer fit|encode|decode|card``: tokenizers as artifacts, datasets encoded once,
-cards of what they keep."""
+"""``ephys tokenizer fit|export|encode|decode|card``: tokenizers as artifacts, datasets
+encoded once, cards of what they keep."""
 
 from __future__ import annotations
 
@@ -88,6 +88,31 @@ def fit_command(
         else ""
     )
     message(f"{name} {artifact.identity}{where}: {out}", "green")
+
+
+@app.command("export")
+def export_command(
+    checkpoint: Annotated[
+        Path, typer.Argument(help="Checkpoint of a tokenizer model (brainomni).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Tokenizer folder to write.")],
+) -> None:
+    """Export a trained tokenizer model (`ephys train` on brainomni) as a tokenizer folder:
+    its parameters, the montage it was trained on, its weights and what it was trained on."""
+    from ephys_core.cli.render import message
+    from ephys_models.tokenizer_export import export_tokenizer
+    from ephys_models.training import quiet_lightning
+
+    if not checkpoint.is_file():
+        raise typer.BadParameter(f"{checkpoint} is not a file", param_hint="CHECKPOINT")
+    quiet_lightning()
+    artifact = export_tokenizer(checkpoint, out)
+    facts = artifact.fitted_on
+    message(
+        f"{artifact.name} {artifact.identity}, trained on {facts['train_sessions']} session(s) "
+        f"({facts['train_seconds']:.0f} s): {out}",
+        "green",
+    )
 
 
 @app.command("encode")

@@ -18,8 +18,10 @@ from ephys_core.components import ComponentConfig, LazyComponent
 __all__ = [
     "RECONSTRUCTION_METRICS",
     "BrainOmniConfig",
+    "BrainOmniTokenizerConfig",
     "TokenizerReconstructionConfig",
     "brainomni",
+    "brainomni_tokenizer",
     "tokenizer_reconstruction",
 ]
 
@@ -197,4 +199,42 @@ tokenizer_reconstruction = LazyComponent(
     "ephys_models.reconstruction_loss:TokenizerReconstruction",
     TokenizerReconstructionConfig,
     metadata={"metrics": RECONSTRUCTION_METRICS},
+)
+
+
+class BrainOmniTokenizerConfig(ComponentConfig):
+    """Parameters of the ``brainomni`` tokenizer: the trained model's parameters and the
+    montage it encodes (the sensors of the data it was trained on)."""
+
+    model: dict[str, Any] = Field(
+        default_factory=dict, description="Parameters of the brainomni model (BrainOmniConfig)."
+    )
+    ch_names: list[str] = Field(default_factory=list, description="The montage's channels.")
+    pos: list[list[float]] = Field(
+        default_factory=list, description="Each channel's geometry, (C, 2) or (C, 6)."
+    )
+    ch_type: list[int] = Field(default_factory=list, description="Each channel's type index.")
+    block_steps: int = Field(
+        2048,
+        ge=1,
+        description="Code steps encoded at a time (a long recording is encoded in blocks with "
+        "the encoder's receptive field as overlap, giving the codes of one pass).",
+    )
+
+    @model_validator(mode="after")
+    def _check_montage(self) -> Self:
+        BrainOmniConfig(**self.model)
+        n = len(self.ch_names)
+        if len(self.pos) != n or len(self.ch_type) != n:
+            raise ValueError(
+                f"the montage needs one position and type per channel: {n} names, "
+                f"{len(self.pos)} positions, {len(self.ch_type)} types"
+            )
+        if len({len(p) for p in self.pos}) > 1:
+            raise ValueError("every channel's position needs the same number of values")
+        return self
+
+
+brainomni_tokenizer = LazyComponent(
+    "ephys_models.brainomni_tokenizer:BrainOmniTokenizer", BrainOmniTokenizerConfig
 )
