@@ -95,7 +95,7 @@ _CODES = {
     "head": "mixture",
     "mixture_components": 1,
     "highway": "var",
-    "highway_order": 96,
+    "highway_order": 32,
 }
 
 BUDGETS: dict[str, Budget] = {
