@@ -12,20 +12,12 @@ from pydantic import Field
 
 from ephys_core.components import ComponentConfig, LazyComponent
 
-__all__ = ["TokenForecastConfig", "token_forecast"]
+__all__ = ["DecodedForecastConfig", "TokenForecastConfig", "decoded_forecast", "token_forecast"]
 
 
-class TokenForecastConfig(ComponentConfig):
-    """Parameters of :class:`ephys_eval.token_forecast.TokenForecast`."""
+class _BaselineFit(ComponentConfig):
+    """How the classical baselines are fitted on the training split."""
 
-    max_windows: int = Field(
-        256, ge=4, description="Windows (of the training length) scored teacher-forced."
-    )
-    batch_size: int = Field(32, ge=1, description="Windows per model batch.")
-    baselines: list[Literal["ar", "var", "persistence", "token_frequency"]] = Field(
-        default_factory=lambda: ["ar", "var", "persistence", "token_frequency"],
-        description="Baselines scored beside the model (see ephys_eval.baselines).",
-    )
     fit_segments: int = Field(
         64, ge=2, description="Training segments the baselines are fitted on."
     )
@@ -44,6 +36,11 @@ class TokenForecastConfig(ComponentConfig):
         description="VAR orders tried (chosen, with the ridge, on held-out training segments); "
         "those longer than the scoring window are skipped.",
     )
+
+
+class _Rollouts(ComponentConfig):
+    """Which rollouts are drawn, how, and how they are scored."""
+
     n_contexts: int = Field(32, ge=4, description="Real contexts rolled out.")
     context_seconds: float | None = Field(
         None, gt=0, description="Context length; the training window by default."
@@ -65,4 +62,33 @@ class TokenForecastConfig(ComponentConfig):
     seed: int = Field(0, description="Seed of the windows, contexts, sampling and bootstrap.")
 
 
+class TokenForecastConfig(_BaselineFit, _Rollouts):
+    """Parameters of :class:`ephys_eval.token_forecast.TokenForecast`."""
+
+    max_windows: int = Field(
+        256, ge=4, description="Windows (of the training length) scored teacher-forced."
+    )
+    batch_size: int = Field(32, ge=1, description="Windows per model batch.")
+    baselines: list[Literal["ar", "var", "persistence", "token_frequency"]] = Field(
+        default_factory=lambda: ["ar", "var", "persistence", "token_frequency"],
+        description="Baselines scored beside the model (see ephys_eval.baselines).",
+    )
+
+
+class DecodedForecastConfig(_BaselineFit, _Rollouts):
+    """Parameters of :class:`ephys_eval.decoded_forecast.DecodedForecast`."""
+
+    baselines: list[Literal["ar", "var"]] = Field(
+        default_factory=lambda: ["ar", "var"],
+        description="Baselines fitted on the source recordings and rolled out beside the model.",
+    )
+    physical_units: bool = Field(
+        True,
+        description="Score in physical units (tesla, volt), undoing the source's normalisation.",
+    )
+
+
 token_forecast = LazyComponent("ephys_eval.token_forecast:TokenForecast", TokenForecastConfig)
+decoded_forecast = LazyComponent(
+    "ephys_eval.decoded_forecast:DecodedForecast", DecodedForecastConfig
+)
