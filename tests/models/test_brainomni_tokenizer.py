@@ -124,6 +124,13 @@ def test_export_encode_and_identity(signal_root, tmp_path):
     assert np.array_equal(session.data, expected)
     assert session.sfreq == pytest.approx(source[session.name].sfreq / loaded.tokenizer.time_stride)
     assert session.meta["ch_names"][0] == "latent000"
+    # its card scores the montage's channels, taken by name, on data it was not trained on
+    from ephys_eval.tokenizer_card import tokenizer_card
+
+    card = tokenizer_card(loaded, [signal_root], tmp_path / "card", segments=2, seconds=2)
+    assert card.summary["data"]["n_channels"] == 4
+    assert card.summary["codes"]["layout"][0] == loaded.tokenizer.code_rows
+    assert "<4 values>" in card.markdown.read_text()  # the montage, not its coordinates
 
 
 def test_export_refuses_a_model_that_is_not_a_tokenizer(signal_root, tmp_path):

@@ -41,6 +41,7 @@ __all__ = [
     "decode_dataset",
     "encode_dataset",
     "fit_tokenizer",
+    "montage_rows",
     "tokenizer_entry",
     "training_sample",
 ]
@@ -299,24 +300,32 @@ def encode_dataset(
     return summary
 
 
-def _montage_rows(tokenizer: Any, source: Session) -> list[int] | None:
-    """Rows of ``source`` a tokenizer of a fixed montage takes (``None``: all, in order)."""
+def montage_rows(tokenizer: Any, ch_names: Sequence[str], what: str) -> list[int] | None:
+    """Rows of channels ``ch_names`` that a tokenizer of a fixed montage (one with
+    ``ch_names``) takes, in its order; ``None`` when it takes them all as they are.
+
+    Raises
+    ------
+    ConfigError
+        ``what`` (a session, the data) lacks some of the montage's channels.
+    """
     wanted = getattr(tokenizer, "ch_names", None)
-    names = list(source.meta["ch_names"])
+    names = list(ch_names)
     if not wanted or list(wanted) == names:
         return None
     missing = [n for n in wanted if n not in names]
     if missing:
         raise ConfigError(
-            f"data: session {source.name} lacks {len(missing)} channel(s) of the tokenizer's "
-            f"montage (first: {missing[:3]})"
+            f"data: {what} lacks {len(missing)} channel(s) of the tokenizer's montage "
+            f"(first: {missing[:3]})"
         )
     return [names.index(n) for n in wanted]
 
 
 def _encode_session(artifact: Any, source: Session, out: Path) -> None:
     meta, tok = source.meta, artifact.tokenizer
-    data, rows = source.data, _montage_rows(tok, source)
+    data = source.data
+    rows = montage_rows(tok, source.meta["ch_names"], f"session {source.name}")
     if rows is not None:  # a tokenizer of a montage takes its channels, by name
         data = np.asarray(data[rows])
     fitted = getattr(tok, "n_channels", None) if getattr(tok, "fitted", True) else None

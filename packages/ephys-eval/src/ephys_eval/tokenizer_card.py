@@ -135,6 +135,7 @@ def tokenizer_card(
     segments, seconds
         How many segments, of what length, are encoded.
     """
+    from ephys_data.encoding import montage_rows
     from ephys_eval.plots import plot_psd, plot_reconstruction
 
     tokenizer = artifact.tokenizer
@@ -144,6 +145,9 @@ def tokenizer_card(
     x, sfreq, ch_names, used = _segments(
         [Path(r) for r in roots], split_config, split, segments, seconds, seed
     )
+    rows = montage_rows(tokenizer, ch_names, "the data")
+    if rows is not None:  # a tokenizer of a montage: its channels, by name
+        x, ch_names = x[:, rows], [ch_names[i] for i in rows]
     fitted = getattr(tokenizer, "n_channels", None) if getattr(tokenizer, "fitted", True) else None
     if fitted is not None and fitted != x.shape[1]:
         raise ConfigError(f"data: {x.shape[1]} channels; the tokenizer was fitted on {fitted}")
@@ -223,6 +227,14 @@ def tokenizer_card(
     return TokenizerCard(summary, folder)
 
 
+def _short(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters for a sentence: long lists (a montage's positions) by their length."""
+    return {
+        k: f"<{len(v)} values>" if isinstance(v, list) and len(json.dumps(v)) > 120 else v
+        for k, v in params.items()
+    }
+
+
 def _fitted_line(fitted: dict[str, Any]) -> str:
     if not fitted:
         return "Nothing fitted (a fixed tokenizer)."
@@ -243,7 +255,7 @@ def _markdown(card: dict[str, Any]) -> str:
     lines = [
         f"# Tokenizer card: {tok['name']} `{tok['identity']}`",
         "",
-        f"Parameters: `{json.dumps(tok['params'])}`.",
+        f"Parameters: `{json.dumps(_short(tok['params']))}`.",
         _fitted_line(fitted),
         f"Scored on {data['segments']} segments of {data['seconds_each']:.1f} s of the "
         f"{data['split']} split ({data['n_channels']} channels at {data['sfreq']:g} Hz).",
