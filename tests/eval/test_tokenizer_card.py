@@ -91,3 +91,16 @@ def test_the_command_takes_a_folder_or_a_fixed_tokenizer_by_name(prepared, tmp_p
         app, ["card", "quantile", "--data", str(prepared), "--out", str(tmp_path / "x")]
     )
     assert refused.exit_code != 0 and "must be fitted first" in refused.output
+
+
+def test_a_per_channel_tokenizer_is_scored_on_chosen_channels(prepared, tmp_path):
+    artifact = fit_tokenizer("quantile", {"n_codes": 64}, [prepared], tmp_path / "q")
+    card = tokenizer_card(
+        artifact, [prepared], tmp_path / "card", segments=2, seconds=2, channels=["CH006", "CH001"]
+    )
+    assert card.summary["data"]["n_channels"] == 2
+    assert card.summary["codes"]["bits_per_second"] == pytest.approx(2 * 100 * 6)
+    with pytest.raises(ConfigError, match="CH999"):
+        tokenizer_card(
+            artifact, [prepared], tmp_path / "x", segments=1, seconds=1, channels=["CH999"]
+        )

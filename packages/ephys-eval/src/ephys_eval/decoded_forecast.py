@@ -154,7 +154,11 @@ class DecodedForecast(Component):
                 "decoded_forecast evaluates a model trained on a code dataset (`ephys tokenizer "
                 "encode`, dataset tokens_next_step); this data carries no tokenizer"
             )
-        if builder.rows is not None and not callable(getattr(artifact.tokenizer, "channels", None)):
+        tokenizer = artifact.tokenizer
+        per_channel = callable(getattr(tokenizer, "channels", None)) or getattr(
+            tokenizer, "samplewise", False
+        )
+        if builder.rows is not None and not per_channel:
             raise ConfigError(
                 f"decoded_forecast: {artifact.name} decodes every code channel together; train "
                 "on all of them (no `channels` subset)"

@@ -120,6 +120,7 @@ def tokenizer_card(
     segments: int = 16,
     seconds: float = 10.0,
     seed: int = 0,
+    channels: list[str] | None = None,
 ) -> TokenizerCard:
     """Write the card of a tokenizer on prepared data (see the module docstring).
 
@@ -134,6 +135,9 @@ def tokenizer_card(
         ``fitted_on``) or the datasets' default.
     segments, seconds
         How many segments, of what length, are encoded.
+    channels
+        Score only these channels (a per-channel tokenizer, such as mu-law or quantile, on a
+        subset, e.g. the montage of a learned tokenizer it is compared with).
     """
     from ephys_data.encoding import montage_rows
     from ephys_eval.plots import plot_psd, plot_reconstruction
@@ -148,6 +152,19 @@ def tokenizer_card(
     rows = montage_rows(tokenizer, ch_names, "the data")
     if rows is not None:  # a tokenizer of a montage: its channels, by name
         x, ch_names = x[:, rows], [ch_names[i] for i in rows]
+    if channels:  # a per-channel tokenizer scored on some of its channels
+        select = getattr(tokenizer, "channels", None)
+        missing = [c for c in channels if c not in ch_names]
+        per_channel = callable(select) or getattr(tokenizer, "samplewise", False)
+        if missing or (not per_channel and list(channels) != ch_names):
+            raise ConfigError(
+                f"channels: {missing[:3] or list(channels)[:3]} cannot be scored on their own "
+                f"with {artifact.name}"
+            )
+        picked = [ch_names.index(c) for c in channels]
+        if callable(select):
+            tokenizer = select(picked)
+        x, ch_names = x[:, picked], list(channels)
     fitted = getattr(tokenizer, "n_channels", None) if getattr(tokenizer, "fitted", True) else None
     if fitted is not None and fitted != x.shape[1]:
         raise ConfigError(f"data: {x.shape[1]} channels; the tokenizer was fitted on {fitted}")

@@ -205,6 +205,10 @@ def card_command(
     split: Annotated[str, typer.Option("--split", help="Split to score on.")] = "test",
     segments: Annotated[int, typer.Option("--segments", min=1)] = 16,
     seconds: Annotated[float, typer.Option("--seconds", min=0.1)] = 10.0,
+    channels: Annotated[
+        str | None,
+        typer.Option("--channels", help="Comma-separated channels to score (per-channel codes)."),
+    ] = None,
 ) -> None:
     """Write a tokenizer card: reconstruction (PCC, variance explained), PSD error per band,
     bits and codes per second, codebook usage and perplexity, throughput, and plots.
@@ -220,7 +224,10 @@ def card_command(
     if split not in ("train", "val", "test"):
         raise typer.BadParameter("use train, val or test", param_hint="--split")
     artifact = _artifact(tokenizer, _params(param))
-    card = tokenizer_card(artifact, data, out, split=split, segments=segments, seconds=seconds)
+    picked = [c.strip() for c in channels.split(",") if c.strip()] if channels else None
+    card = tokenizer_card(
+        artifact, data, out, split=split, segments=segments, seconds=seconds, channels=picked
+    )
     s = card.summary
     rec, codes = s["reconstruction"], s["codes"]
     table(
