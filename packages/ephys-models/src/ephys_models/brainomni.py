@@ -195,6 +195,8 @@ class BrainOmni(Component, nn.Module):
     output_time_axis: ClassVar[int] = -1
     example_steps: ClassVar[int] = 8  # code steps of example_input
     example_sensors: ClassVar[int] = 5
+    #: the registered tokenizer a trained model is exported as (``ephys tokenizer export``)
+    tokenizer_name: ClassVar[str] = "brainomni"
 
     config: BrainOmniConfig
 
@@ -419,15 +421,6 @@ class BrainOmni(Component, nn.Module):
         sensors = self._sensor_embedding(pos, ch_type, codes.shape[0])
         quantized = self.quantizer.decode(codes, n_levels).to(sensors.dtype)
         return self._reconstruct(quantized, sensors)
-
-    def to_tokenizer(self, builder: Any) -> tuple[str, Any]:
-        """``("brainomni", tokenizer)`` of this model over the montage of ``builder`` (the
-        ``reconstruction`` dataset it was trained on): what ``ephys tokenizer export`` saves."""
-        from ephys_models.brainomni_tokenizer import BrainOmniTokenizer
-
-        return "brainomni", BrainOmniTokenizer.from_model(
-            self, builder.ch_names, builder.pos, builder.type_ids
-        )
 
     # -- conformance ---------------------------------------------------------------------
     def example_input(self, batch_size: int = 2) -> dict[str, torch.Tensor]:

@@ -200,6 +200,12 @@ class BrainOmniTokenizer(Component):
         tokenizer.model.eval()
         return tokenizer
 
+    @classmethod
+    def from_trained(cls, model: BrainOmni, builder: Any) -> BrainOmniTokenizer:
+        """The tokenizer of a trained model over the montage of ``builder``, the
+        ``reconstruction`` dataset it was trained on (what ``ephys tokenizer export`` saves)."""
+        return cls.from_model(model, builder.ch_names, builder.pos, builder.type_ids)
+
     def example_input(self, batch_size: int = 2) -> np.ndarray:
         """Oscillations plus noise on the montage, 16 code steps long."""
         rng = np.random.default_rng(0)

@@ -1,9 +1,10 @@
 """``ephys tokenizer export``: a trained tokenizer model (``brainomni``) as a tokenizer folder.
 
-A model that is a tokenizer offers ``to_tokenizer(builder) -> (name, tokenizer)``. The folder
-records what it was trained on (``fitted_on``): the training split's content digest, sessions
-and seconds, the split, the run, the checkpoint and its SHA-256, so its identity changes with
-the weights and with the data.
+A model that is a tokenizer names the registered tokenizer it becomes (``tokenizer_name``);
+that tokenizer's ``from_trained(model, builder)`` builds it over the training data's
+montage. The folder records what it was trained on (``fitted_on``): the training split's
+content digest, sessions and seconds, the split, the run, the checkpoint and its SHA-256,
+so its identity changes with the weights and with the data.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ def export_tokenizer(checkpoint: str | Path, out_dir: str | Path) -> Any:
     module = module_from_checkpoint(checkpoint)
     run = module.config
     model_name = run.component_name("model")
-    to_tokenizer = getattr(module.model, "to_tokenizer", None)
-    if not callable(to_tokenizer):
+    name = getattr(module.model, "tokenizer_name", None)
+    if not name:
         raise ConfigError(
             f"the checkpoint's model {model_name} is not a tokenizer (a tokenizer model such as "
             "brainomni can be exported)"
@@ -56,7 +57,7 @@ def export_tokenizer(checkpoint: str | Path, out_dir: str | Path) -> Any:
     builder = get_registry("datasets").create(
         run.component_name("data.dataset"), run.params("data.dataset")
     )
-    name, tokenizer = to_tokenizer(builder)
+    tokenizer = get_registry("tokenizers").load(name).from_trained(module.model, builder)
     train = builder.split_digest("train")
     split = getattr(run.params("data.dataset"), "split", None)
     fitted_on = {

@@ -9,8 +9,7 @@ from typing import Annotated, Any
 import typer
 
 app = typer.Typer(
-    help="Fit tokenizers, encode prepared datasets into codes once, decode them back, and "
-    "write tokenizer cards.",
+    help="Fit, export, encode with and decode tokenizers; write tokenizer cards.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -22,14 +21,15 @@ DataOption = Annotated[
 
 
 def _params(pairs: list[str] | None) -> dict[str, Any]:
-    from ephys_core._overrides import parse_override
+    """``KEY=VALUE`` pairs (values parsed as YAML) as a parameter dict."""
+    import yaml
 
     params: dict[str, Any] = {}
     for pair in pairs or []:
-        path, value = parse_override(pair)
-        if len(path) != 1:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or "." in key:
             raise typer.BadParameter(f"{pair!r}: give a top-level parameter as KEY=VALUE")
-        params[str(path[0])] = value
+        params[key.strip()] = yaml.safe_load(value)
     return params
 
 
