@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 from ephys_core.errors import ConfigError
 from ephys_data.encoding import fit_tokenizer
 from ephys_data.synthetic import write_example_dataset
-from ephys_eval.cli.tokenizer import app
 from ephys_eval.tokenizer_card import tokenizer_card
 from ephys_tokenizers.mulaw_tokenizer import MuLawTokenizer
 
@@ -64,6 +63,10 @@ def test_a_tokenizer_fitted_on_other_channels_is_refused(prepared, tmp_path):
 
 
 def test_the_command_takes_a_folder_or_a_fixed_tokenizer_by_name(prepared, tmp_path):
+    # imported here, not at collection: the CLI tests read command help from the source of
+    # modules that are not imported yet
+    from ephys_eval.cli.tokenizer import app
+
     runner = CliRunner()
     result = runner.invoke(
         app,
