@@ -47,3 +47,63 @@ def tiny_run(root, out, name="run", **sections):
     for key, value in sections.items():
         config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
     return config
+
+
+def train_tokenizer_briefly(root, out, dataset, params, model, model_params, metrics):
+    """Train a tokenizer model 3 steps on ``dataset`` and check what the engine logged; then
+    check that a 30-sample window (not a multiple of the time stride) is refused."""
+    import pytest
+
+    from ephys_core.config import load_config
+    from ephys_core.errors import ConfigError
+    from ephys_models.training import train
+
+    config = tiny_run(
+        root,
+        out,
+        data={
+            "dataset": {
+                "name": dataset,
+                "params": {
+                    "roots": [str(root)],
+                    "window_seconds": 0.32,
+                    "split": {"val": 0.2, "test": 0.2},
+                    **params,
+                },
+            },
+            "batch_size": 4,
+        },
+        model={"name": model, "params": model_params},
+        loss={"name": "tokenizer_reconstruction"},
+        trainer={"max_steps": 3},
+    )
+    assert train(load_config(config)).global_step == 3
+    header = (out / "run" / "logs" / "version_0" / "metrics.csv").read_text().splitlines()[0]
+    for name in metrics:
+        assert name in header
+    config["data"]["dataset"]["params"]["window_seconds"] = 0.3  # 30 samples
+    with pytest.raises(ConfigError, match="not a multiple of the time stride"):
+        train(load_config({**config, "name": "odd"}))
+
+
+def reconstruction_before_and_after(model, inputs, target, steps, lr):
+    """``tokenizer_reconstruction`` results (eval mode) before and after ``steps`` Adam steps
+    of ``model`` on one batch."""
+    import torch
+
+    from ephys_models.reconstruction_loss import TokenizerReconstruction
+
+    loss_fn = TokenizerReconstruction()
+    with torch.no_grad():
+        before = loss_fn(model.eval()(inputs), target)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    for _ in range(steps):
+        result = loss_fn(model(inputs), target)
+        optimizer.zero_grad()
+        result["loss"].backward()
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        after = loss_fn(model(inputs), target)
+    return before, after

@@ -17,13 +17,7 @@ from ephys_models.brainomni_tokenizer import BrainOmniTokenizer, receptive_field
 from ephys_models.tokenizer_export import export_tokenizer
 from ephys_tokenizers.artifact import load_tokenizer
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny convolutions: threads only contend on a small machine
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _tokenizer(block_steps: int = 2048) -> BrainOmniTokenizer:

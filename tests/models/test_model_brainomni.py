@@ -6,22 +6,13 @@ import math
 
 import pytest
 import torch
-from engine_helpers import tiny_run
+from engine_helpers import reconstruction_before_and_after, train_tokenizer_briefly
 
-from ephys_core.config import load_config
-from ephys_core.errors import ConfigError
 from ephys_models.brainomni import BrainOmni
 from ephys_models.configs.brainomni import BrainOmniConfig, TokenizerReconstructionConfig
 from ephys_models.reconstruction_loss import TokenizerReconstruction, reconstruction_terms
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny convolutions are fastest on one thread, and a busy machine makes more threads crawl
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def build(seed: int = 0, **overrides) -> BrainOmni:
@@ -190,22 +181,10 @@ def test_perturbing_the_future_keeps_past_codes_and_samples(t):
 
 def test_a_few_adam_steps_cut_the_reconstruction_loss():
     model = build(dim=16, channels=8, n_latents=6, codebook_size=32, levels=3, decay=0.8)
-    loss_fn = TokenizerReconstruction()
     gen = torch.Generator().manual_seed(1)
     x = sines(4, 6, 64)
     inputs = {"x": x, "pos": torch.randn(6, 6, generator=gen), "ch_type": torch.arange(6) % 3}
-    with torch.no_grad():
-        before = loss_fn(model(inputs), x)
-    optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
-    model.train()
-    for _ in range(60):
-        result = loss_fn(model(inputs), x)
-        optimizer.zero_grad()
-        result["loss"].backward()
-        optimizer.step()
-    model.eval()
-    with torch.no_grad():
-        after = loss_fn(model(inputs), x)
+    before, after = reconstruction_before_and_after(model, inputs, x, steps=60, lr=5e-3)
     assert after["loss"] < 0.6 * before["loss"]
     assert after["l1"] < 0.75 * before["l1"]
     assert after["pcc"] > 0.5 > before["pcc"]
@@ -226,34 +205,15 @@ def test_gradient_reaches_the_encoder_through_the_quantiser():
 
 
 def test_a_run_trains_with_the_engine(signal_root, tmp_path):
-    from ephys_models.training import train
-
-    config = tiny_run(
+    train_tokenizer_briefly(
         signal_root,
         tmp_path,
-        data={
-            "dataset": {
-                "name": "reconstruction",
-                "params": {
-                    "roots": [str(signal_root)],
-                    "window_seconds": 0.32,
-                    "geometry": "3d",
-                    "split": {"val": 0.2, "test": 0.2},
-                },
-            },
-            "batch_size": 4,
-        },
-        model={"name": "brainomni", "params": BrainOmni.example_config().model_dump()},
-        loss={"name": "tokenizer_reconstruction"},
-        trainer={"max_steps": 3},
+        "reconstruction",
+        {"geometry": "3d"},
+        "brainomni",
+        BrainOmni.example_config().model_dump(),
+        ("train/l1", "train/pcc", "train/spectral_phase", "train/usage"),
     )
-    assert train(load_config(config)).global_step == 3
-    header = (tmp_path / "run" / "logs" / "version_0" / "metrics.csv").read_text()
-    for name in ("train/l1", "train/pcc", "train/spectral_phase", "train/usage"):
-        assert name in header.splitlines()[0]
-    config["data"]["dataset"]["params"]["window_seconds"] = 0.3  # 30 samples
-    with pytest.raises(ConfigError, match="not a multiple of the time stride"):
-        train(load_config({**config, "name": "odd"}))
 
 
 # -- the loss --------------------------------------------------------------------------------
