@@ -38,7 +38,7 @@ from ephys_core.reporting import ReportSection, SummaryTable
 from ephys_eval import plots
 from ephys_eval.baselines import TokenStatistics
 from ephys_eval.configs import DecodedForecastConfig
-from ephys_eval.generative import NULL, score_rollouts
+from ephys_eval.generative import NULL, rollout_steps, rollout_table, sampler_of, score_rollouts
 from ephys_eval.linear import fit_ar, fit_var
 from ephys_eval.metrics import BANDS
 from ephys_eval.stats import bootstrap, format_estimate
@@ -50,12 +50,6 @@ logger = get_logger(__name__)
 MODEL = "model"
 #: the true continuation's own codes, decoded: the best any forecaster of these codes can do
 DECODED_REAL = "decoded_real"
-_COLUMNS = (
-    ("psd_log_distance", "PSD log-dist."),
-    ("band_power_divergence", "band-power div."),
-    ("coherence_distance", "coherence dist."),
-    ("covariance_distance", "covariance dist."),
-)
 
 
 class _Sources:
@@ -241,33 +235,22 @@ class DecodedForecast(Component):
     ) -> tuple[dict[str, Any], dict[str, str]]:
         import torch
 
-        from ephys_models.generation import Sampler
-
         builder, model, cfg = context.builder, context.model, self.config
         physical = cfg.physical_units
         stride, sfreq = sources.stride, sources.sfreq
         code_rate = sfreq / stride
-        n_ctx = int(
-            round((cfg.context_seconds or context.data_spec["n_times"] / code_rate) * code_rate)
+        n_ctx, n_hor = rollout_steps(
+            cfg.context_seconds or context.data_spec["n_times"] / code_rate,
+            cfg.horizon_seconds,
+            code_rate,
+            builder.longest_segment(split),
+            split,
+            "decoded_forecast",
         )
-        n_hor = max(1, int(round(cfg.horizon_seconds * code_rate)))
-        longest = builder.longest_segment(split)
-        if n_ctx + n_hor > longest:
-            n_ctx = min(n_ctx, max(longest // 2, 1))
-            n_hor = longest - n_ctx
-            if n_hor < 2:
-                raise ConfigError(f"decoded_forecast: the {split} split is too short to roll out")
         segments = builder.segments(split, n_ctx + n_hor, cfg.n_contexts, seed=cfg.seed + 2)
         unrelated = builder.segments(split, n_hor, cfg.n_contexts, seed=cfg.seed + 3)
         codes = np.stack([np.asarray(s.x, dtype=np.int64) for s in segments])
-        sampler = Sampler(
-            strategy=cfg.strategy,
-            temperature=cfg.temperature,
-            top_k=cfg.top_k,
-            top_p=cfg.top_p,
-            seed=cfg.seed,
-            innovations=cfg.innovations,
-        )
+        sampler = sampler_of(cfg)
         started = time.perf_counter()
         with torch.no_grad():
             generated = (
@@ -318,7 +301,6 @@ class DecodedForecast(Component):
             **scored,
         }
         shown = {"real": real, **forecasts}
-        null = scored["divergence"]["null"]
         context_signal = sources.signal(segments[0], 0, n_ctx, physical)
         figures = {
             "psd": plots.plot_psd(
@@ -329,16 +311,8 @@ class DecodedForecast(Component):
                 title=f"PSD of rollouts decoded through {artifact.name}",
                 ylabel="power (physical units$^2$/Hz)" if physical else "power (units$^2$/Hz)",
             ).name,
-            "divergence": plots.plot_divergence(
-                real,
-                forecasts,
-                sfreq,
-                out_dir / "decoded_divergence.png",
-                null=np.asarray(null["value"], dtype=float),
-                null_band=(
-                    np.asarray(null["low"], dtype=float),
-                    np.asarray(null["high"], dtype=float),
-                ),
+            "divergence": plots.plot_divergence_with_null(
+                real, forecasts, sfreq, out_dir / "decoded_divergence.png", scored["divergence"]
             ).name,
             "examples": plots.plot_examples(
                 context_signal,
@@ -376,32 +350,14 @@ class DecodedForecast(Component):
     def summary_tables(result: dict[str, Any]) -> list[SummaryTable]:
         """The rollout table, in signal space, and the teacher-forced one, in codes."""
         ro, tf = result["rollout"], result["teacher_forced"]
-        ttd = ro["divergence"]["time_to_divergence"]
-        names = [*ttd, NULL]
         tok = result["tokenizer"]
         return [
-            SummaryTable(
+            rollout_table(
+                ro,
                 f"decoded_forecast: rollouts decoded through {tok['name']} {tok['identity']}, "
                 f"{ro['n_contexts']} contexts, {ro['horizon_seconds']:.3g} s ahead, scored against "
                 f"the source recordings in {', '.join(result['units']) or 'their units'} "
                 f"({NULL} = unrelated real data: the null)",
-                ["forecaster", *(label for _, label in _COLUMNS), "diverges after (s)"],
-                [
-                    (
-                        name,
-                        *(
-                            format_estimate(
-                                ro["metrics"][key][name]["mean"]
-                                if key == "band_power_divergence"
-                                else ro["metrics"][key][name],
-                                2,
-                            )
-                            for key, _ in _COLUMNS
-                        ),
-                        f"{ttd[name]:.3g}" if name in ttd else "-",
-                    )
-                    for name in names
-                ],
             ),
             SummaryTable(
                 f"decoded_forecast: teacher-forced on the {tf['split']} split, in {tok['name']} "

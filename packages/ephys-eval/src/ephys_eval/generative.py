@@ -42,13 +42,102 @@ from typing import Any
 
 import numpy as np
 
+from ephys_core.errors import ConfigError
+from ephys_core.logging import get_logger
+from ephys_core.reporting import SummaryTable
 from ephys_eval import metrics
 from ephys_eval.stats import bootstrap, bootstrap_curve
 
-__all__ = ["NULL", "score_rollouts"]
+__all__ = [
+    "NULL",
+    "ROLLOUT_COLUMNS",
+    "rollout_steps",
+    "rollout_table",
+    "sampler_of",
+    "score_rollouts",
+]
 
 #: the name the null (unrelated real segments) carries in the results
 NULL = "real_other"
+
+#: the rollout metrics shown in summary tables, with their column labels
+ROLLOUT_COLUMNS = (
+    ("psd_log_distance", "PSD log-dist."),
+    ("band_power_divergence", "band-power div."),
+    ("coherence_distance", "coherence dist."),
+    ("covariance_distance", "covariance dist."),
+)
+
+logger = get_logger(__name__)
+
+
+def rollout_steps(
+    context_seconds: float, horizon_seconds: float, rate: float, longest: int, split: str, who: str
+) -> tuple[int, int]:
+    """``(context, horizon)`` steps at ``rate`` per second, shortened (with a warning) when the
+    split's longest session cannot hold both.
+
+    Raises
+    ------
+    ConfigError
+        The split is too short for a rollout of two steps.
+    """
+    n_ctx = int(round(context_seconds * rate))
+    n_hor = max(1, int(round(horizon_seconds * rate)))
+    if n_ctx + n_hor > longest:  # short recordings: shorten the rollout to fit
+        n_ctx = min(n_ctx, max(longest // 2, 1))
+        n_hor = longest - n_ctx
+        if n_hor < 2:
+            raise ConfigError(f"{who}: the {split} split is too short to roll out")
+        logger.warning(
+            "the %s split's sessions are short: rolling out %.2f s after %.2f s contexts",
+            split,
+            n_hor / rate,
+            n_ctx / rate,
+        )
+    return n_ctx, n_hor
+
+
+def sampler_of(config: Any) -> Any:
+    """The :class:`ephys_models.generation.Sampler` an evaluator's rollout options describe."""
+    from ephys_models.generation import Sampler
+
+    return Sampler(
+        strategy=config.strategy,
+        temperature=config.temperature,
+        top_k=config.top_k,
+        top_p=config.top_p,
+        seed=config.seed,
+        innovations=config.innovations,
+    )
+
+
+def rollout_table(rollout: Mapping[str, Any], title: str) -> SummaryTable:
+    """Every forecaster's rollout metrics and divergence time, then the null's."""
+    from ephys_eval.stats import format_estimate
+
+    ttd = rollout["divergence"]["time_to_divergence"]
+    table = rollout["metrics"]
+    return SummaryTable(
+        title,
+        ["forecaster", *(label for _, label in ROLLOUT_COLUMNS), "diverges after (s)"],
+        [
+            (
+                name,
+                *(
+                    format_estimate(
+                        table[key][name]["mean"]
+                        if key == "band_power_divergence"
+                        else table[key][name],
+                        2,
+                    )
+                    for key, _ in ROLLOUT_COLUMNS
+                ),
+                f"{ttd[name]:.3g}" if name in ttd else "-",
+            )
+            for name in [*ttd, NULL]
+        ],
+    )
 
 
 def _mean_feature(features: np.ndarray) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -346,3 +347,23 @@ def plot_reconstruction(
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_divergence_with_null(
+    real: np.ndarray,
+    forecasts: Mapping[str, np.ndarray],
+    sfreq: float,
+    path: Path,
+    divergence: Mapping[str, Any],
+) -> Path:
+    """:func:`plot_divergence` with the null curve and band of a scored rollout's
+    ``divergence`` (:func:`ephys_eval.generative.score_rollouts`)."""
+    null = divergence["null"]
+    return plot_divergence(
+        real,
+        forecasts,
+        sfreq,
+        path,
+        null=np.asarray(null["value"], dtype=float),
+        null_band=(np.asarray(null["low"], dtype=float), np.asarray(null["high"], dtype=float)),
+    )

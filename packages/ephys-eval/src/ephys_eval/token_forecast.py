@@ -49,7 +49,7 @@ from ephys_eval.baselines import (
     TokenStatistics,
 )
 from ephys_eval.configs import TokenForecastConfig
-from ephys_eval.generative import NULL, score_rollouts
+from ephys_eval.generative import NULL, rollout_steps, rollout_table, sampler_of, score_rollouts
 from ephys_eval.linear import fit_ar, fit_var
 from ephys_eval.metrics import BANDS
 from ephys_eval.stats import bootstrap, format_estimate
@@ -58,12 +58,6 @@ __all__ = ["TokenForecast"]
 
 logger = get_logger(__name__)
 MODEL = "model"
-ROLLOUT_COLUMNS = (
-    ("psd_log_distance", "PSD log-dist."),
-    ("band_power_divergence", "band-power div."),
-    ("coherence_distance", "coherence dist."),
-    ("covariance_distance", "covariance dist."),
-)
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -214,28 +208,19 @@ class TokenForecast(Component):
     def _lengths(self, context: EvaluationContext, split: str) -> tuple[int, int]:
         sfreq = float(context.data_spec["sfreq"])
         cfg = self.config
-        n_ctx = int(round((cfg.context_seconds or context.data_spec["n_times"] / sfreq) * sfreq))
-        n_hor = int(round(cfg.horizon_seconds * sfreq))
-        longest = context.builder.longest_segment(split)
-        if n_ctx + n_hor > longest:  # short recordings: shorten the rollout to fit
-            n_ctx = min(n_ctx, max(longest // 2, 1))
-            n_hor = longest - n_ctx
-            if n_hor < 2:
-                raise ConfigError(f"token_forecast: the {split} split is too short to roll out")
-            logger.warning(
-                "the %s split's sessions are short: rolling out %.2f s after %.2f s contexts",
-                split,
-                n_hor / sfreq,
-                n_ctx / sfreq,
-            )
-        return n_ctx, n_hor
+        return rollout_steps(
+            cfg.context_seconds or context.data_spec["n_times"] / sfreq,
+            cfg.horizon_seconds,
+            sfreq,
+            context.builder.longest_segment(split),
+            split,
+            "token_forecast",
+        )
 
     def _rollouts(
         self, context: EvaluationContext, split: str, baselines: list[Any], out_dir: Path
     ) -> tuple[dict[str, Any], dict[str, str]]:
         import torch
-
-        from ephys_models.generation import Sampler
 
         builder, model, cfg = context.builder, context.model, self.config
         sfreq = float(context.data_spec["sfreq"])
@@ -249,14 +234,7 @@ class TokenForecast(Component):
         }
         ctx = torch.as_tensor(codes[..., :n_ctx], device=context.device)
         future = builder.side_inputs(segments, n_ctx, n_ctx + n_hor).get("condition")
-        sampler = Sampler(
-            strategy=cfg.strategy,
-            temperature=cfg.temperature,
-            top_k=cfg.top_k,
-            top_p=cfg.top_p,
-            seed=cfg.seed,
-            innovations=cfg.innovations,
-        )
+        sampler = sampler_of(cfg)
         started = time.perf_counter()
         with torch.no_grad():
             generated = model.forecast(
@@ -301,23 +279,14 @@ class TokenForecast(Component):
             **scored,
         }
         shown = {"real": real, **forecasts}
-        null = scored["divergence"]["null"]
         figures = {
             "psd": plots.plot_psd(shown, sfreq, out_dir / "psd.png", bands=BANDS).name,
             "band_powers": plots.plot_band_powers(
                 {"real": real, NULL: others, **forecasts}, sfreq, out_dir / "band_powers.png"
             ).name,
             "covariance": plots.plot_covariance(shown, out_dir / "covariance.png").name,
-            "divergence": plots.plot_divergence(
-                real,
-                forecasts,
-                sfreq,
-                out_dir / "divergence.png",
-                null=np.asarray(null["value"], dtype=float),
-                null_band=(
-                    np.asarray(null["low"], dtype=float),
-                    np.asarray(null["high"], dtype=float),
-                ),
+            "divergence": plots.plot_divergence_with_null(
+                real, forecasts, sfreq, out_dir / "divergence.png", scored["divergence"]
             ).name,
             "examples": plots.plot_examples(
                 signal[0, :, :n_ctx],
@@ -398,30 +367,11 @@ class TokenForecast(Component):
                     ),
                 ],
             )
-        table = ro["metrics"]
-        ttd = ro["divergence"]["time_to_divergence"]
-        names = [*ttd, NULL]
         tables.append(
-            SummaryTable(
+            rollout_table(
+                ro,
                 f"rollouts: {ro['n_contexts']} contexts, {_fmt(ro['horizon_seconds'])} s ahead "
                 f"({NULL} = unrelated real data: the null)",
-                ["forecaster", *(label for _, label in ROLLOUT_COLUMNS), "diverges after (s)"],
-                [
-                    (
-                        name,
-                        *(
-                            format_estimate(
-                                table[key][name]["mean"]
-                                if key == "band_power_divergence"
-                                else table[key][name],
-                                2,
-                            )
-                            for key, _ in ROLLOUT_COLUMNS
-                        ),
-                        _fmt(ttd[name], 3) if name in ttd else "-",
-                    )
-                    for name in names
-                ],
             )
         )
         return tables

@@ -15,22 +15,16 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from ephys_models.brainomni import BrainOmni, _CausalConv
+from ephys_models.brainomni import BrainOmni
 from ephys_models.configs.brainomni import BrainOmniConfig, BrainOmniTokenizerConfig
-from ephys_models.learned_tokenizer import LearnedTokenizer
+from ephys_models.learned_tokenizer import LearnedTokenizer, time_receptive_field
 
 __all__ = ["BrainOmniTokenizer", "receptive_field"]
 
 
 def receptive_field(model: BrainOmni) -> int:
     """Input samples one code step depends on (its own ``time_stride`` and the history)."""
-    field, jump = 1, 1
-    for module in model.encoder.modules():
-        if isinstance(module, _CausalConv):
-            conv = module.conv
-            field += (conv.kernel_size[0] - 1) * conv.dilation[0] * jump
-            jump *= conv.stride[0]
-    return field
+    return time_receptive_field(model.encoder)
 
 
 class BrainOmniTokenizer(LearnedTokenizer):

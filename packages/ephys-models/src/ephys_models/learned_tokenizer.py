@@ -17,9 +17,20 @@ import torch
 
 from ephys_core.components import Component
 
-__all__ = ["LearnedTokenizer"]
+__all__ = ["LearnedTokenizer", "time_receptive_field"]
 
 _WEIGHTS = "weights/"
+
+
+def time_receptive_field(encoder: torch.nn.Module) -> int:
+    """Input samples one output step of a causal convolutional ``encoder`` reads (its own
+    stride and the history): the convolutions in forward order, time their first kernel axis."""
+    field, jump = 1, 1
+    for module in encoder.modules():
+        if isinstance(module, torch.nn.modules.conv._ConvNd) and not module.transposed:
+            field += (module.kernel_size[0] - 1) * module.dilation[0] * jump
+            jump *= module.stride[0]
+    return field
 
 
 class LearnedTokenizer(Component):

@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 import torch
 
 from ephys_models.configs.vidtok import VidTokConfig, VidTokTokenizerConfig
-from ephys_models.learned_tokenizer import LearnedTokenizer
-from ephys_models.vidtok import VidTokFSQ, _CausalConv3d
+from ephys_models.learned_tokenizer import LearnedTokenizer, time_receptive_field
+from ephys_models.vidtok import VidTokFSQ
 
 __all__ = ["VidTokTokenizer"]
 
@@ -52,13 +52,7 @@ class VidTokTokenizer(LearnedTokenizer):
 
     @property
     def receptive_field(self) -> int:
-        field, jump = 1, 1
-        for module in self.model.encoder.modules():
-            if isinstance(module, _CausalConv3d):
-                conv = module.conv
-                field += (conv.kernel_size[0] - 1) * conv.dilation[0] * jump
-                jump *= conv.stride[0]
-        return field
+        return time_receptive_field(self.model.encoder)
 
     @property
     def code_rows(self) -> int:

@@ -48,6 +48,20 @@ def _split_of(config: Path | None) -> tuple[list[Path], dict[str, Any] | None]:
     return [Path(r) for r in getattr(params, "roots", None) or []], split
 
 
+def _session_events(bar: Any, verb: str) -> Any:
+    """A progress callback of encode_dataset/decode_dataset: the plan sets the total (and
+    counts what was done before), then each session advances the bar."""
+
+    def on_event(kind: str, payload: Any) -> None:
+        if kind == "plan":
+            bar.total(payload["total"])
+            bar.advance(payload["skipped"])
+        else:
+            bar.advance(1, f"{verb} {payload}")
+
+    return on_event
+
+
 @app.command("fit")
 def fit_command(
     name: Annotated[str, typer.Argument(help="Registered tokenizer (`ephys plugins`).")],
@@ -134,15 +148,7 @@ def encode_command(
         raise typer.BadParameter("give at least one --data", param_hint="--data")
     artifact = load_tokenizer(tokenizer)
     with progress("encoding", None) as bar:
-
-        def on_event(kind: str, payload: Any) -> None:
-            if kind == "plan":
-                bar.total(payload["total"])
-                bar.advance(payload["skipped"])
-            else:
-                bar.advance(1, f"encoded {payload}")
-
-        summary = encode_dataset(artifact, data, out, on_event=on_event)
+        summary = encode_dataset(artifact, data, out, on_event=_session_events(bar, "encoded"))
     rate = summary.samples / summary.seconds if summary.seconds else float("nan")
     message(
         f"{len(summary.done)} session(s) encoded, {len(summary.skipped)} already done "
@@ -161,14 +167,7 @@ def decode_command(
     from ephys_data.encoding import decode_dataset
 
     with progress("decoding", None) as bar:
-
-        def on_event(kind: str, payload: Any) -> None:
-            if kind == "plan":
-                bar.total(payload["total"])
-            else:
-                bar.advance(1, f"decoded {payload}")
-
-        summary = decode_dataset(codes, out, on_event=on_event)
+        summary = decode_dataset(codes, out, on_event=_session_events(bar, "decoded"))
     message(f"{len(summary.done)} session(s) decoded: {out}", "green")
 
 
