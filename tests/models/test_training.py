@@ -112,6 +112,28 @@ def test_resumption_continues_exactly(signal_root, tmp_path, crash_at):
     )
 
 
+
+def test_the_default_cadence_writes_last_ckpt_at_each_epoch_end_and_a_crash_resumes(
+    signal_root, tmp_path
+):
+    """Without every_n_steps, last.ckpt is written at the end of every epoch (after its
+    validation), not only when the run ends."""
+    sections = {"trainer": {"max_steps": 24}, "data": {"batch_size": 8}}  # 14 steps an epoch
+    full, first, second = [], [], []
+    _train_recording(load_config(tiny_run(signal_root, tmp_path, "a", **sections)), full)
+    crashed = load_config(tiny_run(signal_root, tmp_path, "b", **sections))
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _train_recording(crashed, first, crash_at=20)
+    saved = load_checkpoint(tmp_path / "b/checkpoints/last.ckpt")["global_step"]
+    assert 0 < saved < 20  # the end of the first epoch
+    resumed = _train_recording(crashed, second, resume=True)
+    assert resumed.global_step == 24 and second[0][0] == saved
+    assert second == full[saved:]  # the next epoch's batches, as if never stopped
+    a = load_checkpoint(tmp_path / "a/checkpoints/last.ckpt")["state_dict"]
+    b = load_checkpoint(tmp_path / "b/checkpoints/last.ckpt")["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_the_highway_is_fitted_once_without_disturbing_the_run_and_survives_a_resume(
     signal_root, tmp_path
 ):

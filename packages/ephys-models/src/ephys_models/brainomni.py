@@ -39,6 +39,7 @@ from torch.nn import functional as F
 from ephys_core.components import Component
 from ephys_core.logging import get_logger
 from ephys_models.configs.brainomni import BrainOmniConfig
+from ephys_models.seanet import CausalConv1d, delay, seanet_decoder, seanet_encoder
 from ephys_tokenizers.quantizers import ResidualVectorQuantizer
 
 __all__ = ["BrainOmni"]
@@ -47,78 +48,6 @@ log = get_logger(__name__)
 
 # positions of a montage without a fixed geometry_dim: zero-padded to 6 values plus a flag
 _FLEX_GEOMETRY = 7
-
-
-class _CausalConv(nn.Module):
-    """A 1-D convolution padded on the left only.
-
-    With stride ``s`` (``T`` a multiple of ``s``) output ``j`` reads input samples ending at
-    ``(j + 1) s - 1``, and there are ``T / s`` outputs.
-    """
-
-    def __init__(
-        self, cin: int, cout: int, kernel: int, *, stride: int = 1, dilation: int = 1
-    ) -> None:
-        super().__init__()
-        self.conv = nn.Conv1d(cin, cout, kernel, stride=stride, dilation=dilation)
-        self.pad = (kernel - 1) * dilation + 1 - stride
-        if self.pad < 0:
-            raise ValueError(f"a causal convolution needs a kernel of at least {stride} taps")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.pad(x, (self.pad, 0)))
-
-
-class _CausalUpsample(nn.Module):
-    """A transposed convolution (kernel ``2 s``, stride ``s``) cropped to ``T s`` outputs:
-    output ``n`` reads inputs ``<= n // s`` only."""
-
-    def __init__(self, cin: int, cout: int, stride: int) -> None:
-        super().__init__()
-        self.stride = stride
-        self.conv = nn.ConvTranspose1d(cin, cout, 2 * stride, stride=stride)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)[..., : x.shape[-1] * self.stride]
-
-
-class _ResidualUnit(nn.Module):
-    """SEANet residual unit: ELU, dilated causal conv to half width, ELU, 1x1 conv back."""
-
-    def __init__(self, channels: int, kernel: int, dilation: int) -> None:
-        super().__init__()
-        hidden = max(1, channels // 2)
-        self.block = nn.Sequential(
-            nn.ELU(),
-            _CausalConv(channels, hidden, kernel, dilation=dilation),
-            nn.ELU(),
-            nn.Conv1d(hidden, channels, 1),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.block(x)
-
-
-def _encoder(cfg: BrainOmniConfig) -> tuple[nn.Sequential, int]:
-    """One sensor's ``(N, 1, T)`` -> ``(N, dim, T / stride)``; also the widest width."""
-    width = cfg.channels
-    layers: list[nn.Module] = [_CausalConv(1, width, cfg.kernel_size)]
-    for stride in cfg.strides:
-        layers += [_ResidualUnit(width, cfg.residual_kernel_size, d) for d in cfg.dilations]
-        layers += [nn.ELU(), _CausalConv(width, 2 * width, 2 * stride, stride=stride)]
-        width *= 2
-    layers += [nn.ELU(), _CausalConv(width, cfg.dim, cfg.kernel_size)]
-    return nn.Sequential(*layers), width
-
-
-def _decoder(cfg: BrainOmniConfig, width: int) -> tuple[nn.Sequential, int]:
-    """``(N, dim, T')`` -> ``(N, channels, T' * stride)``, the encoder mirrored."""
-    layers: list[nn.Module] = [_CausalConv(cfg.dim, width, cfg.kernel_size)]
-    for stride in reversed(cfg.strides):
-        layers += [nn.ELU(), _CausalUpsample(width, width // 2, stride)]
-        width //= 2
-        layers += [_ResidualUnit(width, cfg.residual_kernel_size, d) for d in cfg.dilations]
-    return nn.Sequential(*layers), width
 
 
 class _SensorEmbedding(nn.Module):
@@ -205,25 +134,17 @@ class BrainOmni(Component, nn.Module):
         self.config = config
         cfg = config
         geometry = _FLEX_GEOMETRY if cfg.geometry_dim is None else cfg.geometry_dim
-        self.encoder, width = _encoder(cfg)
+        self.encoder, width = seanet_encoder(cfg, 1, cfg.dim)
         self.sensors = _SensorEmbedding(geometry, cfg.n_sensor_types, cfg.dim)
         self.latent_queries = nn.Parameter(torch.randn(cfg.n_latents, cfg.dim) * 0.02)
         self.to_latents = _CrossAttention(cfg.dim, cfg.n_heads, cfg.ffn_mult)
         self.pre_quant = nn.Linear(cfg.dim, cfg.dim)
-        self.quantizer = ResidualVectorQuantizer(
-            cfg.dim,
-            cfg.codebook_size,
-            cfg.levels,
-            decay=cfg.decay,
-            commitment=cfg.commitment,
-            kmeans_init=cfg.kmeans_init,
-            dead_code_threshold=cfg.dead_code_threshold,
-        )
+        self.quantizer = ResidualVectorQuantizer(cfg.dim, **cfg.quantizer_params())
         self.latent_slots = nn.Parameter(torch.randn(cfg.n_latents, cfg.dim) * 0.02)
         self.sensor_queries = nn.Linear(cfg.dim, cfg.dim)
         self.to_sensors = _CrossAttention(cfg.dim, cfg.n_heads, cfg.ffn_mult)
-        self.decoder, width = _decoder(cfg, width)
-        self.head = nn.Sequential(nn.ELU(), _CausalConv(width, 1, cfg.kernel_size))
+        self.decoder, width = seanet_decoder(cfg, cfg.dim, width)
+        self.head = nn.Sequential(nn.ELU(), CausalConv1d(width, 1, cfg.kernel_size))
         log.debug(
             "brainomni: %d parameters, stride %d, %d latents x %d levels of %d codes",
             sum(p.numel() for p in self.parameters()),
@@ -369,11 +290,8 @@ class BrainOmni(Component, nn.Module):
             queries.reshape(b * steps, c, d), context.reshape(b * steps, n_latents, d)
         )
         h = h.reshape(b, steps, c, d).permute(0, 2, 3, 1).reshape(b * c, d, steps)
-        h = self.decoder(h)  # (B * C, width, T): sample n reads code steps <= n // stride
-        t = steps * self.time_stride
-        # delay by stride - 1: sample n then reads code steps k with (k + 1) stride - 1 <= n
-        h = F.pad(h, (self.time_stride - 1, 0))[..., :t]
-        return self.head(h).reshape(b, c, t)
+        h = delay(self.decoder(h), self.time_stride)  # (B * C, width, T)
+        return self.head(h).reshape(b, c, steps * self.time_stride)
 
     def forward(self, inputs: Any) -> dict[str, Any]:
         """Encode, quantise and reconstruct a batch (see the class documentation)."""

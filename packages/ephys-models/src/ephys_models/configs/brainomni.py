@@ -7,13 +7,14 @@ validating a run configuration stays cheap.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from ephys_core.components import ComponentConfig, LazyComponent
+from ephys_models.configs.learned_tokenizer import LearnedTokenizerConfig
+from ephys_models.configs.seanet import SEANetCodecConfig, continuous_only
 
 __all__ = [
     "RECONSTRUCTION_METRICS",
@@ -38,16 +39,7 @@ RECONSTRUCTION_METRICS: tuple[str, ...] = (
 )
 
 
-def _continuous_only(name: str, data_spec: Mapping[str, Any]) -> list[str]:
-    if data_spec.get("vocab_size") is not None:
-        return [
-            f"{name} encodes continuous signals, but the data holds token ids; use the "
-            "`reconstruction` dataset on continuous (not mu-law or tokenizer) data"
-        ]
-    return []
-
-
-class BrainOmniConfig(ComponentConfig):
+class BrainOmniConfig(SEANetCodecConfig):
     """Parameters of :class:`ephys_models.brainomni.BrainOmni`."""
 
     geometry_dim: Literal[2, 6] | None = Field(
@@ -62,28 +54,6 @@ class BrainOmniConfig(ComponentConfig):
         description="Size of the sensor-type embedding; inputs['ch_type'] lie in "
         "[0, n_sensor_types).",
     )
-    channels: int = Field(
-        16, gt=0, description="Width of the convolutional stem; doubled at every downsampling."
-    )
-    strides: list[int] = Field(
-        default_factory=lambda: [2, 2],
-        min_length=1,
-        description="Time stride of each downsampling block; one code step covers "
-        "prod(strides) samples.",
-    )
-    dilations: list[int] = Field(
-        default_factory=lambda: [1, 3],
-        description="Dilation of each residual unit of a block (SEANet uses 1, 3, 9).",
-    )
-    kernel_size: int = Field(
-        7,
-        ge=1,
-        description="Kernel of the stem, of the projection to the latents and of "
-        "the output convolution.",
-    )
-    residual_kernel_size: int = Field(
-        3, ge=1, description="Kernel of the dilated convolutions of the residual units."
-    )
     dim: int = Field(64, gt=0, description="Width D of the latents and of the attention.")
     n_latents: int = Field(
         16,
@@ -95,30 +65,6 @@ class BrainOmniConfig(ComponentConfig):
     ffn_mult: int = Field(
         2, gt=0, description="Hidden width of the attention blocks' MLPs, in multiples of dim."
     )
-    codebook_size: int = Field(256, ge=2, description="Codewords per quantiser level.")
-    levels: int = Field(4, ge=1, description="Residual vector quantiser levels.")
-    commitment: float = Field(
-        0.25, ge=0, description="Weight of each level's commitment loss inside the quantiser."
-    )
-    decay: float = Field(
-        0.99, ge=0, lt=1, description="EMA decay of the codebooks (higher is slower)."
-    )
-    kmeans_init: bool = Field(
-        True, description="Initialise the codebooks by k-means on the first training batch."
-    )
-    dead_code_threshold: float = Field(
-        1e-3,
-        ge=0,
-        description="Restart codes whose EMA usage falls below this share of uniform use "
-        "(0: never).",
-    )
-
-    @field_validator("strides", "dilations")
-    @classmethod
-    def _positive(cls, value: list[int]) -> list[int]:
-        if any(v < 1 for v in value):
-            raise ValueError(f"every entry must be >= 1; got {value}")
-        return value
 
     @model_validator(mode="after")
     def _heads_divide_dim(self) -> Self:
@@ -126,21 +72,9 @@ class BrainOmniConfig(ComponentConfig):
             raise ValueError(f"n_heads ({self.n_heads}) must divide dim ({self.dim})")
         return self
 
-    @property
-    def time_stride(self) -> int:
-        """Samples per code step: the product of ``strides``."""
-        return math.prod(self.strides)
-
     def check_data(self, data_spec: Mapping[str, Any]) -> list[str]:
         """Continuous signals, windows a multiple of the stride, sensors with positions."""
-        problems = _continuous_only("brainomni", data_spec)
-        n_times = data_spec.get("n_times")
-        if n_times is not None and int(n_times) % self.time_stride:
-            problems.append(
-                f"the data's windows of {int(n_times)} samples are not a multiple of the time "
-                f"stride {self.time_stride} (the product of strides {self.strides}); change "
-                "data.dataset.params.window_seconds or strides"
-            )
+        problems = self.codec_problems("brainomni", data_spec)
         if "pos_2d" in data_spec and data_spec["pos_2d"] is None and self.geometry_dim != 6:
             problems.append(
                 "the data has no sensor positions, which brainomni needs to embed each sensor; "
@@ -189,7 +123,7 @@ class TokenizerReconstructionConfig(ComponentConfig):
 
     def check_data(self, data_spec: Mapping[str, Any]) -> list[str]:
         """The loss compares continuous signals."""
-        return _continuous_only("tokenizer_reconstruction", data_spec)
+        return continuous_only("tokenizer_reconstruction", data_spec)
 
 
 brainomni = LazyComponent(
@@ -202,24 +136,14 @@ tokenizer_reconstruction = LazyComponent(
 )
 
 
-class BrainOmniTokenizerConfig(ComponentConfig):
+class BrainOmniTokenizerConfig(LearnedTokenizerConfig):
     """Parameters of the ``brainomni`` tokenizer: the trained model's parameters and the
     montage it encodes (the sensors of the data it was trained on)."""
 
-    model: dict[str, Any] = Field(
-        default_factory=dict, description="Parameters of the brainomni model (BrainOmniConfig)."
-    )
-    ch_names: list[str] = Field(default_factory=list, description="The montage's channels.")
     pos: list[list[float]] = Field(
         default_factory=list, description="Each channel's geometry, (C, 2) or (C, 6)."
     )
     ch_type: list[int] = Field(default_factory=list, description="Each channel's type index.")
-    block_steps: int = Field(
-        2048,
-        ge=1,
-        description="Code steps encoded at a time (a long recording is encoded in blocks with "
-        "the encoder's receptive field as overlap, giving the codes of one pass).",
-    )
 
     @model_validator(mode="after")
     def _check_montage(self) -> Self:

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from ephys_core.components import ComponentConfig, LazyComponent
+from ephys_models.configs.learned_tokenizer import LearnedTokenizerConfig
 
 __all__ = ["VidTokConfig", "VidTokTokenizerConfig", "vidtok_fsq", "vidtok_fsq_tokenizer"]
 
@@ -126,21 +127,14 @@ class VidTokConfig(ComponentConfig):
 vidtok_fsq = LazyComponent("ephys_models.vidtok:VidTokFSQ", VidTokConfig, metadata={"causal": True})
 
 
-class VidTokTokenizerConfig(ComponentConfig):
+class VidTokTokenizerConfig(LearnedTokenizerConfig):
     """Parameters of the ``vidtok_fsq`` tokenizer: the trained model's parameters and the
     sensor image it encodes (which channel sits on which pixel)."""
 
-    model: dict[str, Any] = Field(
-        default_factory=dict, description="Parameters of the vidtok_fsq model (VidTokConfig)."
-    )
-    ch_names: list[str] = Field(default_factory=list, description="The montage's channels.")
     rows: list[int] = Field(default_factory=list, description="Each channel's pixel row.")
     cols: list[int] = Field(default_factory=list, description="Each channel's pixel column.")
     image_size: int = Field(4, ge=1, description="Side of the sensor image, in pixels.")
     fill_value: float = Field(0.0, description="Value of the pixels without a channel.")
-    block_steps: int = Field(
-        2048, ge=1, description="Code steps encoded at a time (overlapping blocks)."
-    )
 
     @model_validator(mode="after")
     def _check_grid(self) -> VidTokTokenizerConfig:

@@ -44,16 +44,26 @@ class EpochSampler(Sampler[int]):
     def __init__(self, n: int, shuffle: bool, seed: int, with_epoch: bool = False) -> None:
         self.n, self.shuffle, self.seed, self.with_epoch = n, shuffle, seed, with_epoch
         self.epoch = 0
-        self._skip = 0
-        self._skip_epoch = -1
+        self._trainer_epoch = 0  # the last epoch number Lightning gave
+        self._offset = 0  # this sampler's epoch minus the trainer's
+        self._pending: tuple[int, int] | None = None
 
     def set_epoch(self, epoch: int) -> None:
-        """Called by Lightning at the start of every epoch."""
-        self.epoch = epoch
+        """Called by Lightning at the start of every epoch with its epoch number."""
+        self._trainer_epoch = epoch
+        if self._pending is None:
+            self.epoch = epoch + self._offset
 
     def skip(self, epoch: int, samples: int) -> None:
-        """When ``epoch`` is next iterated, start after ``samples`` of this rank's samples."""
-        self.epoch, self._skip_epoch, self._skip = epoch, epoch, samples
+        """Make the next iteration epoch ``epoch``, starting after ``samples`` of this rank's
+        samples; the epochs after it follow on.
+
+        The trainer's own count may differ: after a checkpoint written at an epoch's end,
+        Lightning resumes one epoch number ahead. The data order follows the epochs actually
+        trained, so the trainer's number at that iteration is mapped onto ``epoch``.
+        """
+        self.epoch = epoch
+        self._pending = (epoch, samples)
 
     def _order(self) -> list[int]:
         if self.shuffle:
@@ -68,12 +78,15 @@ class EpochSampler(Sampler[int]):
         return order
 
     def __iter__(self) -> Iterator[int]:
-        order = self._order()
-        skip = self._skip if self.epoch == self._skip_epoch else 0
-        self._skip, self._skip_epoch = 0, -1
+        skip = 0
+        if self._pending is not None:
+            self.epoch, skip = self._pending
+            self._offset = self.epoch - self._trainer_epoch
+            self._pending = None
+        order = self._order()[skip:]
         if self.with_epoch:
-            return iter([(i, self.epoch) for i in order[skip:]])
-        return iter(order[skip:])
+            return iter([(i, self.epoch) for i in order])
+        return iter(order)
 
     def __len__(self) -> int:
         _, world = _rank_world()
@@ -88,7 +101,7 @@ class ResumableLoader(DataLoader):
     dataset
         Map-style dataset.
     progress
-        Returns ``(epoch, batches trained in that epoch)`` from the trainer when a checkpoint
+        Returns the batches trained in the current epoch, from the trainer, when a checkpoint
         is written.
     seed, shuffle
         Passed to :class:`EpochSampler`.
@@ -100,7 +113,7 @@ class ResumableLoader(DataLoader):
         self,
         dataset: Sized,
         *,
-        progress: Callable[[], tuple[int, int]],
+        progress: Callable[[], int],
         seed: int,
         shuffle: bool = True,
         **kwargs: Any,
@@ -115,13 +128,17 @@ class ResumableLoader(DataLoader):
         self._progress = progress
 
     def state_dict(self) -> dict[str, int]:
-        """Epoch and batches already trained in it."""
-        epoch, batches = self._progress()
-        return {"epoch": epoch, "batches": batches}
+        """The epoch under way (the sampler's count) and the batches already trained in it."""
+        return {"epoch": self.epoch_sampler.epoch, "batches": self._progress()}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        """Resume after ``state["batches"]`` batches of ``state["epoch"]``."""
-        self.epoch_sampler.skip(state["epoch"], state["batches"] * (self.batch_size or 1))
+        """Resume after ``state["batches"]`` batches of ``state["epoch"]``; at the start of
+        the next epoch when those were all of its batches."""
+        epoch, batches = int(state["epoch"]), int(state["batches"])
+        if batches >= len(self):
+            self.epoch_sampler.skip(epoch + 1, 0)
+        else:
+            self.epoch_sampler.skip(epoch, batches * (self.batch_size or 1))
 
 
 class EphysDataModule(pl.LightningDataModule):
@@ -152,12 +169,11 @@ class EphysDataModule(pl.LightningDataModule):
                 kwargs["prefetch_factor"] = s.prefetch_factor
         return kwargs
 
-    def _progress(self) -> tuple[int, int]:
+    def _progress(self) -> int:
         trainer = self.trainer
         if trainer is None:
-            return 0, 0
-        loop = trainer.fit_loop
-        return loop.epoch_progress.current.processed, loop.epoch_loop.batch_progress.current.ready
+            return 0
+        return int(trainer.fit_loop.epoch_loop.batch_progress.current.ready)
 
     def train_dataloader(self) -> DataLoader:
         collate = None

@@ -6,7 +6,7 @@ Layout::
       ephys-run.json        marks the folder as an ephys run (what --overwrite may replace)
       config.yaml           the resolved run configuration
       data_spec.json        the dataset's data_spec()
-      checkpoints/          last.ckpt, best-step*.ckpt, step*.ckpt
+      checkpoints/          last.ckpt, best-step*.ckpt
       logs/ tensorboard/    metric logs, one version per attempt
       train_summary.json    written when training ends
       test_metrics.json     `ephys test`

@@ -79,17 +79,22 @@ def _callbacks(config: RunConfig, run_dir: Path, has_val: bool) -> list[Any]:
     trainer = config.trainer
     ckpt = trainer.checkpoint
     directory = run_dir / "checkpoints"
-    found: list[Any] = [
-        cb.ModelCheckpoint(
-            dirpath=directory,
-            filename="step{step:07d}",
-            auto_insert_metric_name=False,
-            save_top_k=0,
-            save_last=ckpt.save_last,
-            every_n_train_steps=ckpt.every_n_steps,
-            every_n_epochs=None if ckpt.every_n_steps else ckpt.every_n_epochs,
+    found: list[Any] = []
+    if ckpt.save_last:
+        # last.ckpt itself is the one checkpoint this callback keeps: Lightning writes its own
+        # `save_last` copy only when a top-k checkpoint was saved at the same step, which a
+        # callback that keeps none never does (no last.ckpt until the run ends)
+        found.append(
+            cb.ModelCheckpoint(
+                dirpath=directory,
+                filename="last",
+                monitor=None,
+                save_top_k=1,
+                enable_version_counter=False,
+                every_n_train_steps=ckpt.every_n_steps,
+                every_n_epochs=None if ckpt.every_n_steps else ckpt.every_n_epochs,
+            )
         )
-    ]
     if has_val and ckpt.save_top_k != 0:
         found.append(
             cb.ModelCheckpoint(
