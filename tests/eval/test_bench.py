@@ -46,7 +46,7 @@ TINY = Budget(
 
 
 def test_the_protocol_is_versioned_and_hashed():
-    assert PROTOCOL == "ephys-forecast/2"
+    assert PROTOCOL == "ephys-forecast/3"
     assert set(BUDGETS) == {"smoke", "standard"}
     hashes = {protocol_hash(b) for b in BUDGETS.values()}
     assert len(hashes) == 2  # the budget is part of what is hashed
@@ -122,3 +122,79 @@ def test_bad_budgets_and_models_are_one_line_errors(tmp_path):
     assert result.exit_code == 1
     (line,) = result.output.strip().splitlines()
     assert "unknown budget 'huge'" in line
+
+
+def test_tokenizer_rows_score_each_tokenizers_codes_in_signal_space(tmp_path):
+    data = write_example_dataset(tmp_path / "prepared", seconds=12)
+    budget = Budget(
+        **{
+            **TINY.__dict__,
+            "name": "tinytok",
+            "tokenizers": {
+                "quantile": {"name": "quantile", "params": {"n_codes": 32}},
+                "brainomni": {
+                    "name": "brainomni",
+                    "dataset": "reconstruction",
+                    "dataset_params": {},
+                    "model": {
+                        "channels": 4,
+                        "dim": 8,
+                        "n_latents": 2,
+                        "levels": 2,
+                        "codebook_size": 16,
+                        "strides": [2, 2],
+                        "n_heads": 2,
+                    },
+                    "steps": 4,
+                    "window_seconds": 0.32,
+                },
+            },
+            "code_forecaster": {
+                "name": "wavenet",
+                "params": {
+                    "residual_channels": 8,
+                    "gate_channels": 8,
+                    "skip_channels": 8,
+                    "head_channels": 8,
+                    "dilations": [1, 2],
+                    "embedding_dim": 4,
+                    "embedding": "table",
+                    "head": "softmax",
+                },
+                "steps": 4,
+                "window_steps": 20,
+            },
+            "decoded_evaluation": {
+                "n_contexts": 4,
+                "horizon_seconds": 0.4,
+                "fit_segments": 4,
+                "fit_seconds": 4.0,
+                "ar_max_order": 4,
+                "var_orders": [1, 2],
+                "n_boot": 20,
+            },
+        }
+    )
+    with pytest.raises(ConfigError, match="configures quantile, brainomni, not bpe"):
+        run_benchmark(tmp_path / "bench", budget=budget, data=data, tokenizers=["bpe"])
+    lines: list[str] = []
+    result = run_benchmark(tmp_path / "bench", budget=budget, data=data, progress=lines.append)
+    rows = {r["tokenizer"]: r for r in result.leaderboard["tokenizer_rows"]}
+    assert set(rows) == {"quantile", "brainomni"}
+    quantile, learned = rows["quantile"], rows["brainomni"]
+    assert quantile["codes"].startswith("8 rows x 32 codes, 1 sample")
+    assert learned["codes"].startswith("4 rows x 16 codes, 4 sample")  # 2 levels x 2 latents
+    for row in rows.values():
+        assert set(row["signal"]) == {"model", "decoded_real", "ar", "var", "real_other"}
+        assert row["signal"]["model"]["psd_log_distance"]["value"] >= 0
+        assert row["cross_entropy"]["value"] > 0 and row["forecaster"] == "wavenet"
+    assert learned["tokenizer_train_seconds"] > 0 == quantile["tokenizer_train_seconds"]
+    markdown = (tmp_path / "bench" / "leaderboard.md").read_text()
+    assert "## Forecasting on each tokenizer's codes, in signal space" in markdown
+    assert "| quantile | 8 rows x 32 codes" in markdown and "| brainomni | 4 rows" in markdown
+    assert (tmp_path / "bench" / "reports" / "codes-brainomni" / "report.md").is_file()
+    # a second run reuses every training run: the tokenizer's and the forecasters'
+    lines.clear()
+    run_benchmark(tmp_path / "bench", budget=budget, data=data, progress=lines.append)
+    assert not any(line.startswith("training") for line in lines), lines
+    assert sum("reusing the finished training run" in line for line in lines) == 4

@@ -112,7 +112,6 @@ def test_resumption_continues_exactly(signal_root, tmp_path, crash_at):
     )
 
 
-
 def test_the_default_cadence_writes_last_ckpt_at_each_epoch_end_and_a_crash_resumes(
     signal_root, tmp_path
 ):

@@ -91,6 +91,7 @@ def training_sample(
     split: Any = None,
     max_samples: int = 1_000_000,
     seed: int = 0,
+    segment: int = 1,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Samples of the training split, every channel in the sessions' own order.
 
@@ -105,6 +106,10 @@ def training_sample(
     max_samples
         At most this many time points (drawn at random over the training sessions, in
         proportion to their length, without replacement).
+    segment
+        Draw runs of this many contiguous samples instead of single time points (for
+        tokenizers that learn from sequences, such as ``bpe``): the result is then whole
+        segments one after the other, each ``segment`` samples of one session.
 
     Returns
     -------
@@ -134,20 +139,26 @@ def training_sample(
     if total < 2:
         raise ConfigError("data: the training split has no samples to fit on")
     rng = np.random.default_rng(seed)
-    chosen = np.sort(rng.choice(total, min(max_samples, total), replace=False))
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    segment = max(1, int(segment))
+    counts = lengths // segment  # whole segments per session, on a grid from its start
+    if int(counts.sum()) == 0:
+        raise ConfigError(f"data: no training session holds {segment} contiguous samples to fit on")
+    wanted = max(1, min(max_samples, total) // segment)
+    chosen = np.sort(rng.choice(int(counts.sum()), min(wanted, int(counts.sum())), replace=False))
+    offsets = np.concatenate([[0], np.cumsum(counts)])
     parts = []
     for i, entry in enumerate(train):
         local = chosen[(chosen >= offsets[i]) & (chosen < offsets[i + 1])] - offsets[i]
         if local.size:
-            parts.append(np.asarray(entry.session.data[:, spans[i][0] + local], np.float64))
+            times = (spans[i][0] + local[:, None] * segment + np.arange(segment)).ravel()
+            parts.append(np.asarray(entry.session.data[:, times], np.float64))
     described = split_digest(train, catalog.sfreq)
     facts = {
         "train_sha256": described["sha256"],
         "train_sessions": described["sessions"],
         "train_seconds": described["seconds"],
         "split": config.model_dump(mode="json"),
-        "samples": int(chosen.size),
+        "samples": int(chosen.size * segment),
         "n_channels": int(parts[0].shape[0]),
         "ch_names": list(orders.pop()),
     }
@@ -181,7 +192,11 @@ def fit_tokenizer(
             raise ConfigError(
                 f"tokenizer {name} learns by gradient descent; train it with `ephys train`"
             )
-        sample, fitted_on = training_sample(roots, split, max_samples, seed)
+        # tokenizers that learn from runs of samples (bpe) say how long a run they need
+        segment = int(getattr(tokenizer, "fit_segment", 1))
+        sample, fitted_on = training_sample(roots, split, max_samples, seed, segment)
+        if segment > 1:
+            fitted_on["segment"] = segment
         fit(sample)
         logger.info(
             "fitted %s on %d samples of %d training session(s)",

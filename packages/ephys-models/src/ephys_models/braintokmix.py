@@ -135,9 +135,7 @@ class BrainTokMix(Component, nn.Module):
     def _signal(self, inputs: Any) -> torch.Tensor:
         x = inputs["x"] if isinstance(inputs, Mapping) and "x" in inputs else inputs
         if not isinstance(x, torch.Tensor) or x.ndim != 3 or not x.dtype.is_floating_point:
-            got = (
-                f"{x.dtype} {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
-            )
+            got = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(
                 "braintokmix: inputs must be a float (B, C, T) signal, or a mapping with one "
                 f"under 'x'; got {got}"

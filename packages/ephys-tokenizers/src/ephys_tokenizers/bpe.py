@@ -144,9 +144,7 @@ class BPETokenizer(Component):
 
     @classmethod
     def example_config(cls, workdir: Path | None = None) -> Config:
-        return cls.Config(
-            base="quantile", base_params={"n_codes": 16}, vocab_size=64, group_size=4
-        )
+        return cls.Config(base="quantile", base_params={"n_codes": 16}, vocab_size=64, group_size=4)
 
     # -- properties -------------------------------------------------------------------------
     @property
@@ -198,9 +196,10 @@ class BPETokenizer(Component):
     # -- fitting ----------------------------------------------------------------------------
     def fit(self, signal: Any) -> BPETokenizer:
         """Fit the base tokenizer (when it needs it) and the merges; returns ``self``."""
-        from tokenizers import Tokenizer
         from tokenizers.models import BPE
         from tokenizers.trainers import BpeTrainer
+
+        from tokenizers import Tokenizer
 
         pieces = self._training_pieces(signal)
         if getattr(self.base, "requires_fit", False):
@@ -208,8 +207,7 @@ class BPETokenizer(Component):
         words = np.concatenate([self._words(self._base_codes(p)).ravel() for p in pieces])
         if words.size == 0:
             raise ValueError(
-                f"bpe: the training signal holds no whole group of {self.config.group_size} "
-                "samples"
+                f"bpe: the training signal holds no whole group of {self.config.group_size} samples"
             )
         rng = np.random.default_rng(self.config.seed)
         if words.size > self.config.max_words:
@@ -357,7 +355,10 @@ class BPETokenizer(Component):
     def state(self) -> dict[str, np.ndarray]:
         """The base tokenizer's state and the merges (the tokenizer's JSON, as bytes)."""
         bpe = self._fitted()
-        state = {_BASE + k: v for k, v in (self.base.state() if hasattr(self.base, "state") else {}).items()}
+        state = {
+            _BASE + k: v
+            for k, v in (self.base.state() if hasattr(self.base, "state") else {}).items()
+        }
         state[_MERGES] = np.frombuffer(bpe.to_str().encode(), dtype=np.uint8).copy()
         return state
 

@@ -12,11 +12,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ephys_eval.decoded_forecast import DECODED_REAL
 from ephys_eval.generative import NULL
 from ephys_eval.stats import format_estimate
 from ephys_eval.token_forecast import MODEL
 
-__all__ = ["leaderboard_rows", "write_leaderboard"]
+__all__ = ["leaderboard_rows", "tokenizer_rows", "write_leaderboard"]
 
 
 def _rollout_row(rollout: dict[str, Any], name: str) -> dict[str, Any]:
@@ -83,6 +84,102 @@ def leaderboard_rows(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def tokenizer_rows(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per tokenizer: the code forecaster's cross-entropy in its own codes (beside
+    token frequency) and, in signal space, its decoded rollouts, the tokenizer's own loss
+    (``decoded_real``) and the AR, VAR and null on the same contexts."""
+    rows = []
+    for entry in entries:
+        evaluation = entry["evaluation"]
+        forecasters = evaluation["teacher_forced"]["forecasters"]
+        rollout = evaluation["rollout"]
+        signal = {
+            name: _rollout_row(rollout, name)
+            for name in (MODEL, DECODED_REAL, *evaluation["baselines"], NULL)
+        }
+        rows.append(
+            {
+                "tokenizer": entry["tokenizer"],
+                "name": entry["name"],
+                "identity": entry["identity"],
+                "codes": f"{entry['code_rows']} rows x {entry['vocab_size']} codes, "
+                f"{entry['time_stride']} sample(s) a step",
+                "cross_entropy": forecasters[MODEL]["cross_entropy"],
+                "token_frequency": forecasters["token_frequency"]["cross_entropy"],
+                "signal": signal,
+                "generation": rollout["generation"],
+                "tokenizer_train_seconds": entry["tokenizer_train_seconds"],
+                "forecaster": entry["forecaster"],
+                "forecaster_train_seconds": entry["forecaster_train_seconds"],
+                "report": entry["report"],
+            }
+        )
+    return rows
+
+
+def _tokenizer_markdown(board: dict[str, Any]) -> list[str]:
+    rows = board.get("tokenizer_rows") or []
+    if not rows:
+        return []
+    budget = board["budget"]
+    forecaster = budget["code_forecaster"]
+    lines = [
+        "## Forecasting on each tokenizer's codes, in signal space",
+        "",
+        f"One `{forecaster['name']}` (plain layers: `embedding: table`, `head: softmax`, no "
+        f"highway) trained {forecaster['steps']} steps on each tokenizer's codes, windows of "
+        f"{forecaster['window_steps']} code steps; `decoded_forecast` decodes its rollouts "
+        "through the tokenizer and scores them against the source recordings in tesla. "
+        "Cross-entropies are in each tokenizer's own codes: compare each with its token "
+        f"frequency, not across rows. `{DECODED_REAL}` is the true continuation's own codes "
+        "decoded (the tokenizer's loss alone); AR, VAR and the null are scored on the same "
+        "contexts. Lower is better in every signal column.",
+        "",
+        "| tokenizer | codes | model CE | token frequency CE | model PSD log-dist. | "
+        "model band-power div. | model coherence dist. | model diverges after (s) | "
+        f"{DECODED_REAL} PSD | VAR PSD | AR PSD | null PSD | tokenizer train (s) | "
+        "forecaster train (s) |",
+        "|" + "---|" * 14,
+    ]
+    for row in rows:
+        signal = row["signal"]
+        model = signal[MODEL]
+
+        def psd(name: str, signal: dict[str, Any] = signal) -> str:
+            return format_estimate(signal[name]["psd_log_distance"], 2) if name in signal else "-"
+
+        diverges = model["time_to_divergence"]
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    row["tokenizer"],
+                    row["codes"],
+                    format_estimate(row["cross_entropy"]),
+                    format_estimate(row["token_frequency"]),
+                    format_estimate(model["psd_log_distance"], 2),
+                    format_estimate(model["band_power_divergence"], 2),
+                    format_estimate(model["coherence_distance"], 2),
+                    "-" if diverges is None else f"{diverges:.2f}",
+                    psd(DECODED_REAL),
+                    psd("var"),
+                    psd("ar"),
+                    psd(NULL),
+                    f"{row['tokenizer_train_seconds']:.0f}",
+                    f"{row['forecaster_train_seconds']:.0f}",
+                ]
+            )
+            + " |"
+        )
+    lines += [
+        "",
+        "Reports: "
+        + ", ".join(f"[{r['tokenizer']}](reports/codes-{r['tokenizer']}/report.md)" for r in rows),
+        "",
+    ]
+    return lines
+
+
 def _signed(estimate: dict[str, Any] | None) -> str:
     return format_estimate(estimate, signed=True)
 
@@ -144,6 +241,7 @@ def _markdown(board: dict[str, Any]) -> str:
         "Per-model reports: "
         + ", ".join(f"[{name}](reports/{name}/report.md)" for name in board["models"]),
         "",
+        *_tokenizer_markdown(board),
     ]
     return "\n".join(lines)
 
@@ -187,9 +285,7 @@ def _plot(board: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def write_leaderboard(
-    out: Path, board: dict[str, Any], entries: list[dict[str, Any]]
-) -> list[Path]:
+def write_leaderboard(out: Path, board: dict[str, Any]) -> list[Path]:
     """Write ``leaderboard.json``, ``leaderboard.md`` and ``leaderboard.png`` into ``out``."""
     from ephys_core.files import atomic_write_bytes
 

@@ -27,7 +27,7 @@ from typing import Any
 
 __all__ = ["BUDGETS", "PROTOCOL", "Budget", "protocol_hash"]
 
-PROTOCOL = "ephys-forecast/2"
+PROTOCOL = "ephys-forecast/3"
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,18 @@ class Budget:
         Registry name -> model parameters (the data-derived ones are filled from the data).
     evaluation
         Parameters of the ``token_forecast`` evaluator.
+    tokenizers
+        Tokenizer rows: key -> how its codes are made. A fixed tokenizer is
+        ``{"name", "params"}``, fitted on the training split; a learned one is ``{"name",
+        "dataset", "dataset_params", "model", "steps", "window_seconds"}``, trained with
+        ``ephys train`` on the training split and exported. ``code_forecaster`` is trained on
+        each tokenizer's codes and scored by ``decoded_forecast`` in signal space.
+    code_forecaster
+        ``{"name", "params", "steps", "window_steps"}``: the forecaster of every tokenizer
+        row, with plain layers (``embedding: table``, ``head: softmax``, no highway), so
+        that only the codes differ; ``window_steps`` code steps per training window.
+    decoded_evaluation
+        Parameters of the ``decoded_forecast`` evaluator of the tokenizer rows.
     """
 
     name: str
@@ -57,6 +69,9 @@ class Budget:
     steps: dict[str, int]
     models: dict[str, dict[str, Any]]
     evaluation: dict[str, Any]
+    tokenizers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    code_forecaster: dict[str, Any] = field(default_factory=dict)
+    decoded_evaluation: dict[str, Any] = field(default_factory=dict)
     default_steps: int = 1000
     lr: float = 2e-3
     warmup_steps: int = 50
@@ -84,6 +99,9 @@ class Budget:
             "split": self.split,
             "models": self.models,
             "evaluation": self.evaluation,
+            "tokenizers": self.tokenizers,
+            "code_forecaster": self.code_forecaster,
+            "decoded_evaluation": self.decoded_evaluation,
         }
 
 
@@ -96,6 +114,18 @@ _CODES = {
     "mixture_components": 1,
     "highway": "var",
     "highway_order": 32,
+}
+
+#: the forecaster of the tokenizer rows: plain code layers, so that only the codes differ
+_PLAIN_WAVENET = {
+    "residual_channels": 32,
+    "gate_channels": 32,
+    "skip_channels": 64,
+    "head_channels": 64,
+    "embedding_dim": 8,
+    "embedding": "table",
+    "head": "softmax",
+    "highway": "none",
 }
 
 BUDGETS: dict[str, Budget] = {
@@ -137,6 +167,39 @@ BUDGETS: dict[str, Budget] = {
             "n_contexts": 8,
             "horizon_seconds": 1.0,
             "fit_segments": 16,
+            "fit_seconds": 10.0,
+            "n_boot": 100,
+        },
+        tokenizers={
+            "mulaw": {"name": "mulaw", "params": {"mu": 255, "amplitude": 5.0}},
+            "quantile": {"name": "quantile", "params": {"n_codes": 256}},
+            "brainomni": {
+                "name": "brainomni",
+                "dataset": "reconstruction",
+                "dataset_params": {},
+                "model": {
+                    "channels": 4,
+                    "dim": 16,
+                    "n_latents": 4,
+                    "levels": 2,
+                    "codebook_size": 64,
+                    "strides": [2, 2],
+                    "n_heads": 2,
+                },
+                "steps": 60,
+                "window_seconds": 1.28,
+            },
+        },
+        code_forecaster={
+            "name": "wavenet",
+            "params": {**_PLAIN_WAVENET, "dilations": [1, 2, 4, 8, 16, 32]},
+            "steps": 60,
+            "window_steps": 100,
+        },
+        decoded_evaluation={
+            "n_contexts": 8,
+            "horizon_seconds": 1.0,
+            "fit_segments": 4,
             "fit_seconds": 10.0,
             "n_boot": 100,
         },
@@ -184,6 +247,53 @@ BUDGETS: dict[str, Budget] = {
             "fit_seconds": 300.0,
             "n_boot": 200,
         },
+        tokenizers={
+            "mulaw": {"name": "mulaw", "params": {"mu": 255, "amplitude": 5.0}},
+            "quantile": {"name": "quantile", "params": {"n_codes": 256}},
+            "brainomni": {
+                "name": "brainomni",
+                "dataset": "reconstruction",
+                "dataset_params": {},
+                "model": {
+                    "channels": 16,
+                    "dim": 64,
+                    "n_latents": 8,
+                    "levels": 2,
+                    "codebook_size": 256,
+                    "strides": [2, 2],
+                },
+                "steps": 3000,
+                "window_seconds": 1.28,
+            },
+            "braintokmix": {
+                "name": "braintokmix",
+                "dataset": "reconstruction",
+                "dataset_params": {},
+                "model": {
+                    "channels": 64,
+                    "dim": 64,
+                    "n_latents": 8,
+                    "levels": 2,
+                    "codebook_size": 256,
+                    "strides": [2, 2],
+                },
+                "steps": 3000,
+                "window_seconds": 1.28,
+            },
+        },
+        code_forecaster={
+            "name": "wavenet",
+            "params": {**_PLAIN_WAVENET, "dilations": [1, 2, 4, 8, 16, 32, 64] * 2},
+            "steps": 800,
+            "window_steps": 100,
+        },
+        decoded_evaluation={
+            "n_contexts": 32,
+            "horizon_seconds": 2.0,
+            "fit_segments": 12,
+            "fit_seconds": 300.0,
+            "n_boot": 200,
+        },
     ),
 }
 
@@ -195,8 +305,9 @@ SHARED = {
     "preprocessing": "read mag, band-pass 1-30 Hz, resample 100 Hz, zero bad channels, "
     "robust normalisation, clip 5 SD",
     "dataset": {"name": "mulaw_next_step", "mu": 255, "amplitude": 5.0},
-    "evaluator": "token_forecast on the test split",
-    # /2: AR and VAR orders up to 96 (the window), where /1 stopped at 32
+    "evaluator": "token_forecast on the test split; tokenizer rows: decoded_forecast on the "
+    "test split, in tesla",
+    # /2: AR and VAR orders up to 96 (the window), where /1 stopped at 32; /3: tokenizer rows
     "baselines": "AR(p <= 96) by AIC, ridge VAR(p <= 96) on held-out training segments",
     "seed": 0,
 }

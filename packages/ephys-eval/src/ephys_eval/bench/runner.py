@@ -151,29 +151,20 @@ def _finished_training(run_dir: Path, digest: str) -> dict[str, Any] | None:
     return record
 
 
-def _train_and_evaluate(
-    budget: Budget,
-    name: str,
-    prepared: Path,
-    channels: Any,
-    out: Path,
-    peak: float,
-    retrain: bool,
-    say: Progress,
-) -> dict[str, Any]:
+def train_once(raw: dict[str, Any], retrain: bool, say: Progress, label: str) -> dict[str, Any]:
+    """Train the run ``raw`` unless a finished run of the same training configuration is in
+    its folder (``--retrain`` trains again); returns the training record (checkpoint, seconds,
+    steps, matmul peak) and, as ``"plan"``, the training plan."""
     from ephys_core.config import load_config
     from ephys_core.files import atomic_write_bytes
-    from ephys_eval.runner import evaluate
-    from ephys_models.training import execute, module_from_checkpoint, plan_training
+    from ephys_models.training import execute, plan_training
 
-    raw = _run_config(budget, name, prepared, channels, out)
     digest = _config_digest(raw)
     run_dir = Path(raw["out_dir"]) / raw["name"]
-    config = load_config(raw, hooks=False)
-    plan = plan_training(config, overwrite=True)
+    plan = plan_training(load_config(raw, hooks=False), overwrite=True)
     record = None if retrain else _finished_training(run_dir, digest)
     if record is None:
-        say(f"training {name} ({budget.steps_of(name)} steps)")
+        say(f"training {label} ({raw['trainer']['max_steps']} steps)")
         peak = matmul_peak()  # beside the training, so that its tokens/s compare with it
         started = time.perf_counter()
         result = execute(plan)
@@ -190,7 +181,27 @@ def _train_and_evaluate(
             result.run_dir / TRAINING_RECORD, json.dumps(record, indent=1).encode("utf-8")
         )
     else:
-        say(f"{name}: reusing the finished training run {run_dir} (--retrain trains again)")
+        say(f"{label}: reusing the finished training run {run_dir} (--retrain trains again)")
+    return {**record, "plan": plan, "run_dir": run_dir}
+
+
+def _train_and_evaluate(
+    budget: Budget,
+    name: str,
+    prepared: Path,
+    channels: Any,
+    out: Path,
+    peak: float,
+    retrain: bool,
+    say: Progress,
+) -> dict[str, Any]:
+    from ephys_core.config import load_config
+    from ephys_eval.runner import evaluate
+    from ephys_models.training import module_from_checkpoint
+
+    raw = _run_config(budget, name, prepared, channels, out)
+    record = train_once(raw, retrain, say, name)
+    plan, run_dir = record["plan"], record["run_dir"]
     checkpoint = Path(record["checkpoint"])
     train_seconds = float(record["train_seconds"])
     peak = float(record.get("matmul_peak_gflops") or peak)
@@ -233,6 +244,7 @@ def run_benchmark(
     data: str | Path | None = None,
     retrain: bool = False,
     progress: Progress | None = None,
+    tokenizers: Sequence[str] | None = None,
 ) -> BenchResult:
     """Run the protocol's budget and write the leaderboard into ``out``.
 
@@ -257,8 +269,13 @@ def run_benchmark(
         evaluation re-scores the models without training them.
     progress
         Called with a line before each long step.
+    tokenizers
+        Tokenizer rows to run (default: every tokenizer the budget configures; an empty list
+        runs none). Each trains the budget's code forecaster on that tokenizer's codes and
+        scores it in signal space (:mod:`ephys_eval.bench.tokenizer_rows`).
     """
-    from ephys_eval.bench.leaderboard import leaderboard_rows, write_leaderboard
+    from ephys_eval.bench.leaderboard import leaderboard_rows, tokenizer_rows, write_leaderboard
+    from ephys_eval.bench.tokenizer_rows import tokenizer_entry
     from ephys_eval.sample_data import channel_choice, prepare, simulate_subjects
 
     if isinstance(budget, str) and budget not in BUDGETS:
@@ -270,6 +287,13 @@ def run_benchmark(
         raise ConfigError(
             f"--models: the {spec.name} budget configures {', '.join(spec.models)}, not "
             f"{', '.join(unknown)}"
+        )
+    keys = list(spec.tokenizers if tokenizers is None else tokenizers)
+    unknown = [k for k in keys if k not in spec.tokenizers]
+    if unknown:
+        known = ", ".join(spec.tokenizers) or "none"
+        raise ConfigError(
+            f"--tokenizers: the {spec.name} budget configures {known}, not {', '.join(unknown)}"
         )
     say = progress or (lambda line: logger.info("%s", line))
     out = Path(out)
@@ -289,6 +313,7 @@ def run_benchmark(
     entries = []
     for name in names:
         entries.append(_train_and_evaluate(spec, name, prepared, channels, out, peak, retrain, say))
+    coded = [tokenizer_entry(spec, key, prepared, channels, out, retrain, say) for key in keys]
     board = {
         "protocol": PROTOCOL,
         "protocol_hash": protocol_hash(spec),
@@ -298,8 +323,9 @@ def run_benchmark(
         "machine": _machine(peak),
         "rows": leaderboard_rows(entries),
         "models": {e["name"]: {k: v for k, v in e.items() if k != "evaluation"} for e in entries},
+        "tokenizer_rows": tokenizer_rows(coded),
     }
-    files = write_leaderboard(out, board, entries)
+    files = write_leaderboard(out, board)
     return BenchResult(out, board, files)
 
 

@@ -19,6 +19,13 @@ def bench_command(
         str | None,
         typer.Option("--models", help="Comma-separated forecasters (default: the budget's)."),
     ] = None,
+    tokenizers: Annotated[
+        str | None,
+        typer.Option(
+            "--tokenizers",
+            help="Comma-separated tokenizer rows (default: the budget's; 'none' for none).",
+        ),
+    ] = None,
     data: Annotated[
         Path | None,
         typer.Option("--data", help="A prepared dataset instead of the simulated default."),
@@ -43,6 +50,10 @@ def bench_command(
     classical baseline, its rollouts against real data, its training cost and its generation
     throughput, with the protocol and data hashes.
 
+    Tokenizer rows train one forecaster on each tokenizer's codes (mu-law, quantile, learned
+    tokenizers trained on the training split) and score its rollouts decoded to tesla, so that
+    tokenizers compete in signal space.
+
     A model whose run in --out finished with the same configuration is evaluated again without
     training, so an interrupted benchmark resumes where it stopped.
     """
@@ -51,6 +62,9 @@ def bench_command(
     from ephys_models.training import quiet_lightning
 
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    keys = None
+    if tokenizers is not None:
+        keys = [] if tokenizers.strip() == "none" else [k.strip() for k in tokenizers.split(",")]
     quiet_lightning()
     result = run_benchmark(
         out,
@@ -59,6 +73,7 @@ def bench_command(
         data=data,
         retrain=retrain,
         progress=lambda line: message(line),
+        tokenizers=keys,
     )
     leaderboard = next(p for p in result.files if p.suffix == ".md")
     typer.echo(leaderboard.read_text(encoding="utf-8"))

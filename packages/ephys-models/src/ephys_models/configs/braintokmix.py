@@ -26,7 +26,9 @@ class BrainTokMixConfig(SEANetCodecConfig):
     """Parameters of :class:`ephys_models.braintokmix.BrainTokMix`."""
 
     n_channels: int = Field(
-        4, gt=0, description="Input channels, mixed by the first convolution (filled from the data)."
+        4,
+        gt=0,
+        description="Input channels, mixed by the first convolution (filled from the data).",
     )
     channels: int = Field(
         64, gt=0, description="Width of the convolutional stem; doubled at every downsampling."

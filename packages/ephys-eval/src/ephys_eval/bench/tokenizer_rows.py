@@ -1,0 +1,201 @@
+"""The benchmark's tokenizer rows: one forecaster trained on each tokenizer's codes, scored
+in signal space.
+
+For each tokenizer of the budget, :func:`tokenizer_entry`
+
+1. makes the tokenizer from the training split: a fixed one (mu-law, quantile) is fitted with
+   ``ephys tokenizer fit``'s function; a learned one (brainomni, braintokmix, vidtok_fsq) is
+   trained with ``ephys train``'s engine on the benchmark's channels and exported;
+2. encodes the prepared data once (``ephys tokenizer encode``; resumable, keyed by the
+   tokenizer's identity);
+3. trains the budget's ``code_forecaster`` on the codes (``tokens_next_step``), with windows
+   of ``window_steps`` code steps whatever the code rate;
+4. evaluates it with ``decoded_forecast``: rollouts decoded through the tokenizer and
+   compared with the source recordings in tesla, beside AR/VAR fitted on the sources.
+
+Cross-entropies of different tokenizers are in different codes and do not compare; the
+signal-space columns do. Training runs are reused as the model rows' are.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ephys_core.errors import ConfigError
+from ephys_eval.bench.protocol import SHARED, Budget
+
+__all__ = ["tokenizer_entry"]
+
+
+def _trainer(steps: int) -> dict[str, Any]:
+    every = max(steps // 4, 1)
+    return {
+        "max_steps": steps,
+        "val_check_interval": every,
+        "check_val_every_n_epoch": None,
+        "limit_val_batches": 20,
+        "log_every_n_steps": max(1, min(25, steps // 10)),
+        "accelerator": "cpu",
+        "devices": 1,
+        "progress_bar": False,
+        "checkpoint": {"every_n_steps": every},
+    }
+
+
+def _optim(budget: Budget, steps: int) -> dict[str, Any]:
+    return {
+        "lr": budget.lr,
+        "warmup_steps": min(budget.warmup_steps, steps // 5),
+        "scheduler": {"name": "cosine", "min_lr_ratio": 0.1},
+    }
+
+
+def _learned_run(
+    budget: Budget, key: str, spec: dict[str, Any], prepared: Path, channels: Any, out: Path
+) -> dict[str, Any]:
+    """The run configuration that trains a learned tokenizer on the training split."""
+    steps = int(spec["steps"])
+    return {
+        "name": f"bench-{budget.name}-tokenizer-{key}",
+        "seed": SHARED["seed"],
+        "out_dir": str(out / "runs"),
+        "data": {
+            "dataset": {
+                "name": spec["dataset"],
+                "params": {
+                    "roots": [str(prepared)],
+                    "window_seconds": float(spec["window_seconds"]),
+                    "channels": channels,
+                    "split": budget.split,
+                    **spec.get("dataset_params", {}),
+                },
+            },
+            "batch_size": budget.batch_size,
+            "drop_last": False,
+        },
+        "model": {"name": spec["name"], "params": dict(spec.get("model", {}))},
+        "loss": {"name": "tokenizer_reconstruction"},
+        "trainer": _trainer(steps),
+        "optim": _optim(budget, steps),
+    }
+
+
+def _make_tokenizer(
+    budget: Budget,
+    key: str,
+    prepared: Path,
+    channels: Any,
+    out: Path,
+    retrain: bool,
+    say: Any,
+) -> tuple[Any, dict[str, Any]]:
+    """The tokenizer artifact of row ``key`` and what making it cost."""
+    from ephys_data.encoding import fit_tokenizer
+    from ephys_eval.bench.runner import train_once
+    from ephys_models.tokenizer_export import export_tokenizer
+
+    spec = budget.tokenizers[key]
+    folder = out / "tokenizers" / key
+    if "model" not in spec:
+        say(f"fitting the {key} tokenizer")
+        artifact = fit_tokenizer(
+            spec["name"], spec.get("params", {}), [prepared], folder, split=budget.split
+        )
+        return artifact, {"train_seconds": 0.0, "steps": 0}
+    record = train_once(
+        _learned_run(budget, key, spec, prepared, channels, out),
+        retrain,
+        say,
+        f"the {key} tokenizer",
+    )
+    artifact = export_tokenizer(record["checkpoint"], folder)
+    return artifact, {"train_seconds": float(record["train_seconds"]), "steps": record["steps"]}
+
+
+def _forecaster_run(
+    budget: Budget, key: str, codes: Path, channels: Any, code_rate: float, out: Path
+) -> dict[str, Any]:
+    spec = budget.code_forecaster
+    steps = int(spec["steps"])
+    return {
+        "name": f"bench-{budget.name}-codes-{key}",
+        "seed": SHARED["seed"],
+        "out_dir": str(out / "runs"),
+        "data": {
+            "dataset": {
+                "name": "tokens_next_step",
+                "params": {
+                    "roots": [str(codes)],
+                    "window_seconds": int(spec["window_steps"]) / code_rate,
+                    "channels": channels,
+                    "split": budget.split,
+                },
+            },
+            "batch_size": budget.batch_size,
+            "drop_last": False,
+        },
+        "model": {"name": spec["name"], "params": dict(spec["params"])},
+        "loss": {"name": "cross_entropy"},
+        "trainer": _trainer(steps),
+        "optim": _optim(budget, steps),
+        "evaluation": {
+            "split": "test",
+            "evaluators": [{"name": "decoded_forecast", "params": dict(budget.decoded_evaluation)}],
+        },
+    }
+
+
+def tokenizer_entry(
+    budget: Budget,
+    key: str,
+    prepared: Path,
+    channels: Any,
+    out: Path,
+    retrain: bool,
+    say: Any,
+) -> dict[str, Any]:
+    """Make tokenizer ``key``, encode the data, train the code forecaster and score it."""
+    from ephys_core.config import load_config
+    from ephys_data.encoding import encode_dataset
+    from ephys_data.format import PreparedDataset
+    from ephys_eval.bench.runner import train_once
+    from ephys_eval.runner import evaluate
+
+    if not budget.code_forecaster:
+        raise ConfigError(f"the {budget.name} budget has tokenizers but no code_forecaster")
+    artifact, made = _make_tokenizer(budget, key, prepared, channels, out, retrain, say)
+    tokenizer = artifact.tokenizer
+    codes = out / "codes" / f"{key}-{artifact.identity}"
+    say(f"encoding the data with {key} ({artifact.identity})")
+    encode_dataset(artifact, [prepared], codes)
+    stride = int(getattr(tokenizer, "time_stride", 1))
+    sfreq = float(PreparedDataset(prepared).sessions()[0].meta["sfreq"])
+    # per-channel codes keep the benchmark's channels; a learned tokenizer's latent rows are
+    # all its codes (it was trained on those channels)
+    per_channel = bool(getattr(tokenizer, "samplewise", False))
+    raw = _forecaster_run(
+        budget, key, codes, channels if per_channel else None, sfreq / stride, out
+    )
+    record = train_once(raw, retrain, say, f"{budget.code_forecaster['name']} on {key} codes")
+    say(f"evaluating {budget.code_forecaster['name']} on {key} codes")
+    evaluation = evaluate(
+        Path(record["checkpoint"]), load_config(raw), out / "reports" / f"codes-{key}"
+    )
+    spec = record["plan"].data_spec
+    return {
+        "tokenizer": key,
+        "name": artifact.name,
+        "identity": artifact.identity,
+        "time_stride": stride,
+        "code_rows": int(spec["n_channels"]),
+        "vocab_size": int(spec["vocab_size"]),
+        "tokenizer_train_seconds": made["train_seconds"],
+        "tokenizer_steps": made["steps"],
+        "forecaster": budget.code_forecaster["name"],
+        "forecaster_steps": record["steps"],
+        "forecaster_train_seconds": float(record["train_seconds"]),
+        "checkpoint": record["checkpoint"],
+        "report": str(evaluation.report),
+        "evaluation": evaluation.summary["evaluators"]["decoded_forecast"],
+    }
