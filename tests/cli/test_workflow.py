@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from ephys_data.synthetic import write_example_dataset
 
@@ -170,6 +171,32 @@ def test_ddp_over_two_cpu_processes(prepared, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     checkpoint = torch.load(tmp_path / "runs/ddp/checkpoints/last.ckpt", weights_only=True)
     assert checkpoint["global_step"] == 6
+
+
+def test_a_learned_tokenizer_trains_under_ddp(prepared, tmp_path):
+    """The codebooks' k-means initialisation, EMA statistics and restarts are all-reduced
+    over the ranks: a brainomni run over two CPU processes trains and exports."""
+    config = write_config(tmp_path / "ddp.yaml", prepared, "ddptok", 4)
+    raw = yaml.safe_load(config.read_text())
+    raw["data"]["dataset"] = {
+        "name": "reconstruction",
+        "params": {**raw["data"]["dataset"]["params"], "window_seconds": 0.32},
+    }
+    raw["model"] = {
+        "name": "brainomni",
+        "params": {"channels": 4, "dim": 8, "n_latents": 2, "n_heads": 2, "codebook_size": 16},
+    }
+    raw["loss"] = "tokenizer_reconstruction"
+    config.write_text(yaml.safe_dump(raw))
+    result = ephys(
+        "-q", "train", str(config), "-o", "trainer.strategy=ddp", "-o", "trainer.devices=2"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    last = tmp_path / "runs/ddptok/checkpoints/last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == 4
+    exported = ephys("tokenizer", "export", str(last), "--out", str(tmp_path / "tok"))
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    assert (tmp_path / "tok" / "tokenizer.json").is_file()
 
 
 def test_quickstart_on_simulated_meg(tmp_path):

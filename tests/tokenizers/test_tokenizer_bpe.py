@@ -135,7 +135,7 @@ def test_fitting_on_prepared_data_reads_contiguous_runs(tmp_path):
         tmp_path / "tok",
         split=split,
     )
-    assert artifact.fitted_on["segment"] == 256 and artifact.tokenizer.vocab_size > 17
+    assert artifact.fitted_on["segment"] == 4 and artifact.tokenizer.vocab_size > 17
     summary = encode_dataset(artifact, [prepared], tmp_path / "codes")
     encoded = PreparedDataset(tmp_path / "codes").session(summary.done[0])
     source = PreparedDataset(prepared).session(summary.done[0])
@@ -143,3 +143,10 @@ def test_fitting_on_prepared_data_reads_contiguous_runs(tmp_path):
     assert encoded.data.shape == (n_channels * 4, n_times // 4)
     assert encoded.meta["sfreq"] == pytest.approx(source.meta["sfreq"] / 4)
     assert np.array_equal(encoded.data, artifact.tokenizer.encode(np.asarray(source.data)))
+    from ephys_eval.tokenizer_card import tokenizer_card
+
+    card = tokenizer_card(artifact, [prepared], tmp_path / "card", segments=2, seconds=4)
+    codes = card.summary["codes"]
+    n_channels = card.summary["data"]["n_channels"]
+    assert 0 < codes["codes_per_second"] < n_channels * 100  # fewer tokens than samples
+    assert codes["usage"] <= 1 and card.summary["reconstruction"]["pcc"] > 0.9

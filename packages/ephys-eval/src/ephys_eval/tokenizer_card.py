@@ -102,8 +102,10 @@ def _pcc(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     )
 
 
-def _code_stats(codes: np.ndarray, vocab: int) -> dict[str, float]:
+def _code_stats(codes: np.ndarray, vocab: int, pad: int | None = None) -> dict[str, float]:
     counts = np.bincount(codes.ravel().astype(np.int64), minlength=vocab)
+    if pad is not None:  # padding of a grid layout (bpe) is not a code
+        counts[pad] = 0
     p = counts[counts > 0] / counts.sum()
     return {
         "usage": float((counts > 0).sum() / vocab),
@@ -165,6 +167,14 @@ def tokenizer_card(
         if callable(select):
             tokenizer = select(picked)
         x, ch_names = x[:, picked], list(channels)
+    stride = int(getattr(tokenizer, "time_stride", 1))
+    whole = x.shape[-1] // stride * stride  # whole code steps only
+    if whole == 0:
+        raise ConfigError(
+            f"--seconds: segments of {x.shape[-1]} samples hold no whole code step of "
+            f"{stride} samples; score longer segments"
+        )
+    x = x[..., :whole]
     fitted = getattr(tokenizer, "n_channels", None) if getattr(tokenizer, "fitted", True) else None
     if fitted is not None and fitted != x.shape[1]:
         raise ConfigError(f"data: {x.shape[1]} channels; the tokenizer was fitted on {fitted}")
@@ -182,10 +192,13 @@ def tokenizer_card(
     real_bp, decoded_bp = band_powers(x64, sfreq, bands), band_powers(y, sfreq, bands)
     log_ratio = 10 * (decoded_bp - real_bp)  # dB
     vocab = int(tokenizer.vocab_size)
-    stride = int(getattr(tokenizer, "time_stride", 1))
-    codes_per_step = int(np.prod(codes.shape[1:-1]))  # code channels (x levels)
     code_rate = sfreq / stride
-    codes_per_s = codes_per_step * code_rate
+    pad = getattr(tokenizer, "pad_id", None)
+    if pad is None:
+        codes_per_step = int(np.prod(codes.shape[1:-1]))  # code channels (x levels)
+        codes_per_s = codes_per_step * code_rate
+    else:  # a padded grid (bpe): only the tokens count
+        codes_per_s = float((codes != pad).sum()) / (x.shape[0] * x.shape[-1] / sfreq)
     samples = x.shape[0] * x.shape[1] * x.shape[2]
     summary: dict[str, Any] = {
         "schema": CARD_SCHEMA,
@@ -206,7 +219,7 @@ def tokenizer_card(
             "codes_per_second": codes_per_s,
             "bits_per_second": codes_per_s * math.log2(vocab),
             "bits_per_channel_second": codes_per_s * math.log2(vocab) / x.shape[1],
-            **_code_stats(codes, vocab),
+            **_code_stats(codes, vocab, pad),
         },
         "reconstruction": {
             "pcc": float(np.nanmean(pcc)),

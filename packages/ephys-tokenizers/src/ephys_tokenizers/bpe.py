@@ -154,8 +154,9 @@ class BPETokenizer(Component):
 
     @property
     def fit_segment(self) -> int:
-        """Contiguous samples the training data should come in (whole groups)."""
-        return 64 * self.config.group_size
+        """Contiguous samples the training data should come in: one group (the merges never
+        cross groups, so groups drawn anywhere in the training split serve)."""
+        return self.config.group_size
 
     @property
     def fitted(self) -> bool:

@@ -1,4 +1,4 @@
-"""The frozen forecasting-benchmark protocol, ``ephys-forecast/2``, and its budgets.
+"""The frozen forecasting-benchmark protocol, ``ephys-forecast/3``, and its budgets.
 
 A protocol fixes everything that decides a score, so that two leaderboards written with the
 same protocol and data hash compare: the data (simulated MEG: subjects, minutes, seeds), its
@@ -278,6 +278,15 @@ BUDGETS: dict[str, Budget] = {
                     "strides": [2, 2],
                 },
                 "steps": 3000,
+                "window_seconds": 1.28,
+            },
+            "vidtok_fsq": {
+                "name": "vidtok_fsq",
+                "dataset": "sensor_image",
+                "dataset_params": {"image_size": 8, "target": "reconstruction"},
+                "model": {"channels": 16, "fsq_levels": [8, 5, 5, 5]},
+                # its 3-D convolutions cost about 0.5 s a step on 2 cores
+                "steps": 1500,
                 "window_seconds": 1.28,
             },
         },
