@@ -157,3 +157,13 @@ def gpt_init(module: nn.Module, std: float = 0.02) -> None:
     elif isinstance(module, nn.LayerNorm):
         nn.init.ones_(module.weight)
         nn.init.zeros_(module.bias)
+
+
+def hf_cache_argument(backbone: nn.Module) -> str:
+    """The name a Hugging Face model's ``forward`` takes its key/value cache by: ``cache``
+    (transformers 5.x, where ``past_key_values`` is deprecated) or ``past_key_values`` (4.x);
+    the model output carries the cache under the same name."""
+    import inspect
+
+    parameters = inspect.signature(type(backbone).forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"

@@ -59,7 +59,8 @@ class BrainTokMix(Component, nn.Module):
         {"reconstruction": (B, C, T), "codes": (B, levels, n_latents, T / time_stride) int64,
          "commitment": 0-dim quantiser loss, "metrics": {"usage", "perplexity", ...}}
 
-    which the ``tokenizer_reconstruction`` loss consumes.
+    which the ``tokenizer_reconstruction`` loss consumes. After brain-gen's BrainTokMix
+    (Csaky et al. 2026, arXiv 2601.20138).
     """
 
     Config: ClassVar[type[BrainTokMixConfig]] = BrainTokMixConfig

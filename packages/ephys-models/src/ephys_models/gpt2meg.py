@@ -6,7 +6,6 @@ model is used.
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -15,7 +14,7 @@ from torch import nn
 from transformers import GPT2Config, GPT2Model
 
 from ephys_core.logging import get_logger
-from ephys_models._layers import ContextEmbedding, gpt_init
+from ephys_models._layers import ContextEmbedding, gpt_init, hf_cache_argument
 from ephys_models.codes import Prior
 from ephys_models.configs.gpt2meg import GPT2MEGConfig
 from ephys_models.token_model import TokenModel
@@ -23,16 +22,6 @@ from ephys_models.token_model import TokenModel
 __all__ = ["GPT2MEG"]
 
 log = get_logger(__name__)
-
-# transformers 5.x renamed ``past_key_values`` to ``cache`` (the old name is deprecated); 4.x
-# only knows the old one. Use whichever the installed version declares.
-_CACHE_ARG = "cache"
-if "cache" not in inspect.signature(GPT2Model.forward).parameters:
-    _CACHE_ARG = "past_key_values"
-
-
-def _output_cache(output: Any) -> Any:
-    return getattr(output, _CACHE_ARG, None)
 
 
 class GPT2MEG(TokenModel):
@@ -68,6 +57,7 @@ class GPT2MEG(TokenModel):
             attn_implementation=config.attn_implementation,
         )
         self.backbone = GPT2Model(hf_config)
+        self._cache_arg = hf_cache_argument(self.backbone)
         self.context = ContextEmbedding(
             config.n_channels, config.n_conditions, config.n_subjects, config.d_model
         )
@@ -123,6 +113,8 @@ class GPT2MEG(TokenModel):
                 f"gpt2meg: {past + shape[2]} time steps exceed context_length="
                 f"{self.config.context_length}; use a shorter window or a larger context_length"
             )
-        kwargs = {_CACHE_ARG: state} if state is not None else {}
+        kwargs = {self._cache_arg: state} if state is not None else {}
         output = self.backbone(inputs_embeds=embeds, use_cache=cache, **kwargs)
-        return self._logits(output.last_hidden_state, shape, prior), _output_cache(output)
+        return self._logits(output.last_hidden_state, shape, prior), getattr(
+            output, self._cache_arg, None
+        )

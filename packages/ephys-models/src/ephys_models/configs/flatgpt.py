@@ -1,0 +1,63 @@
+"""Configuration and registration of ``flatgpt`` (the model: :mod:`ephys_models.flatgpt`)."""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+
+from ephys_core.components import LazyComponent
+from ephys_models.configs.token import AttentionConfig
+
+__all__ = ["BACKBONES", "FlatGPTConfig", "flatgpt"]
+
+#: Hugging Face causal-LM families a flatgpt backbone is built from (from a config, never
+#: downloaded)
+BACKBONES = ("gpt2", "llama", "qwen2", "qwen3")
+
+
+class FlatGPTConfig(AttentionConfig):
+    """Parameters of :class:`ephys_models.flatgpt.FlatGPT`."""
+
+    backbone: Literal["gpt2", "llama", "qwen2", "qwen3"] = Field(
+        "qwen2",
+        description="Hugging Face decoder family the transformer is built from: gpt2 "
+        "(learned positions), llama (SmolLM-style), qwen2 or qwen3 (rotary positions, "
+        "grouped-query attention).",
+    )
+    d_model: int = Field(256, gt=0, description="Width of the transformer.")
+    n_layers: int = Field(4, gt=0, description="Transformer blocks.")
+    n_heads: int = Field(4, gt=0, description="Attention heads; must divide d_model.")
+    n_kv_heads: int | None = Field(
+        None,
+        gt=0,
+        description="Key/value heads (grouped-query attention; must divide n_heads). Unset: "
+        "one per attention head. Not for gpt2.",
+    )
+    ffn_mult: int = Field(4, gt=0, description="MLP width in multiples of d_model.")
+    dropout: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Dropout of attention (and of gpt2's embeddings and residuals).",
+    )
+    rope_theta: float = Field(
+        10000.0, gt=0, description="Base of the rotary positions (llama, qwen2, qwen3)."
+    )
+    tie_embeddings: bool = Field(
+        True, description="Use the token embedding matrix as the output head."
+    )
+
+    @model_validator(mode="after")
+    def _check_heads(self) -> Self:
+        if self.n_kv_heads is not None:
+            if self.backbone == "gpt2":
+                raise ValueError("gpt2 has no grouped-query attention; leave n_kv_heads unset")
+            if self.n_heads % self.n_kv_heads:
+                raise ValueError(
+                    f"n_kv_heads ({self.n_kv_heads}) must divide n_heads ({self.n_heads})"
+                )
+        return self
+
+
+flatgpt = LazyComponent("ephys_models.flatgpt:FlatGPT", FlatGPTConfig, metadata={"causal": True})

@@ -1,0 +1,191 @@
+"""FlatGPT: a Hugging Face causal-LM backbone over the flattened code grid, block-causal.
+
+The ``(C, T)`` codes of a window are flattened time step by time step into one sequence of
+``C * T`` tokens (step 0's channels, then step 1's, ...), so that one transformer sees every
+channel's past at once, where gpt2meg folds the channels into the batch. The attention mask
+is block-causal: each token sees every token of its own and earlier time steps, none of later
+ones, and the hidden state of channel ``c`` at step ``t`` predicts that channel's code at
+``t + 1``. So a step's channels are predicted together from the whole past (the contract of
+every ephys token model), and generation draws them together, one forward pass per step.
+Positions are time steps: the channels of a step share one (the backbone's learned or rotary
+position), and a learned channel embedding tells them apart.
+
+The backbone is built from a configuration (never downloaded): GPT-2, Llama (the SmolLM
+architecture), Qwen2 or Qwen3, with grouped-query attention where the family has it. The mask
+is passed as a boolean 4-D mask and the backbones run with ``sdpa`` attention, the one
+implementation that honours such masks in all four families (tested by the conformance
+suite's causality checks and by the cache test).
+
+After the FlatGPT models of brain-gen (Csaky et al. 2026, arXiv 2601.20138).
+
+torch and transformers are imported at module level: ephys imports this module only when the
+model is used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ephys_core.logging import get_logger
+from ephys_models._layers import ContextEmbedding, gpt_init, hf_cache_argument
+from ephys_models.codes import Prior
+from ephys_models.configs.flatgpt import FlatGPTConfig
+from ephys_models.token_model import TokenModel
+
+__all__ = ["FlatGPT", "block_causal_mask"]
+
+log = get_logger(__name__)
+
+
+def block_causal_mask(
+    batch: int, n_channels: int, new_steps: int, past_steps: int = 0, device: Any = None
+) -> torch.Tensor:
+    """Boolean ``(B, 1, new * C, (past + new) * C)`` mask: a token of step ``t`` may attend to
+    every token of steps ``<= t`` (``True``), none of later steps."""
+    query = torch.arange(past_steps, past_steps + new_steps, device=device)
+    key = torch.arange(past_steps + new_steps, device=device)
+    allowed = (
+        key.repeat_interleave(n_channels)[None, :] <= query.repeat_interleave(n_channels)[:, None]
+    )
+    return allowed[None, None].expand(batch, 1, -1, -1)
+
+
+def _backbone(config: FlatGPTConfig) -> nn.Module:
+    """The Hugging Face decoder of ``config.backbone``, without token embeddings of its own
+    (ephys embeds the codes and always passes ``inputs_embeds``)."""
+    model = _hf_decoder(config)
+    model.set_input_embeddings(None)
+    return model
+
+
+def _hf_decoder(config: FlatGPTConfig) -> nn.Module:
+    cfg = config
+    common = {
+        "vocab_size": 1,
+        "bos_token_id": None,
+        "eos_token_id": None,
+        "pad_token_id": None,
+        "attn_implementation": "sdpa",
+    }
+    if cfg.backbone == "gpt2":
+        from transformers import GPT2Config, GPT2Model
+
+        return GPT2Model(
+            GPT2Config(
+                n_positions=cfg.context_length,
+                n_embd=cfg.d_model,
+                n_layer=cfg.n_layers,
+                n_head=cfg.n_heads,
+                n_inner=cfg.ffn_mult * cfg.d_model,
+                resid_pdrop=cfg.dropout,
+                embd_pdrop=cfg.dropout,
+                attn_pdrop=cfg.dropout,
+                **common,
+            )
+        )
+    import transformers
+
+    family = {"llama": "Llama", "qwen2": "Qwen2", "qwen3": "Qwen3"}[cfg.backbone]
+    hf_config = getattr(transformers, f"{family}Config")(
+        hidden_size=cfg.d_model,
+        intermediate_size=cfg.ffn_mult * cfg.d_model,
+        num_hidden_layers=cfg.n_layers,
+        num_attention_heads=cfg.n_heads,
+        num_key_value_heads=cfg.n_kv_heads or cfg.n_heads,
+        head_dim=cfg.d_model // cfg.n_heads,
+        max_position_embeddings=cfg.context_length,
+        attention_dropout=cfg.dropout,
+        rope_parameters={"rope_type": "default", "rope_theta": cfg.rope_theta},
+        tie_word_embeddings=False,
+        **common,
+    )
+    return getattr(transformers, f"{family}Model")(hf_config)
+
+
+class FlatGPT(TokenModel):
+    """A causal-LM transformer over all channels' codes at once (see the module documentation).
+
+    Input ``(B, C, T)`` int64 ids in ``[0, vocab_size)``, or ``{"x": ids, "condition": (B, T),
+    "subject": (B,)}``; output logits ``(B, C, T, vocab_size)``, where output ``t`` predicts
+    the codes at ``t + 1`` from inputs ``<= t`` (all channels). ``T <= context_length`` time
+    steps, that is ``C * T`` tokens. Generation (:meth:`forecast`) keeps the backbone's
+    key/value cache and feeds one time step (``C`` tokens) per forward pass.
+
+    After the FlatGPT models of brain-gen (Csaky et al. 2026, arXiv 2601.20138), with a
+    block-causal mask so that a step's channels are predicted together.
+    """
+
+    Config: ClassVar[type[FlatGPTConfig]] = FlatGPTConfig
+    label: ClassVar[str] = "flatgpt"
+
+    def __init__(self, config: FlatGPTConfig) -> None:
+        super().__init__(config)
+        self.backbone = _backbone(config)
+        self._cache_arg = hf_cache_argument(self.backbone)
+        std = 0.02
+        self.wte = nn.Embedding(config.vocab_size, config.d_model)
+        self.context = ContextEmbedding(
+            config.n_channels, config.n_conditions, config.n_subjects, config.d_model
+        )
+        self.wte.apply(lambda module: gpt_init(module, std))
+        self.context.apply(lambda module: gpt_init(module, std))
+        self.head = None
+        if not config.tie_embeddings and config.head == "softmax":
+            self.head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+            nn.init.normal_(self.head.weight, 0.0, std)
+        self.add_code_layers(config.d_model)
+        log.debug(
+            "flatgpt (%s): %d parameters",
+            config.backbone,
+            sum(p.numel() for p in self.parameters()),
+        )
+
+    @classmethod
+    def example_config(cls, workdir: Path | None = None) -> FlatGPTConfig:
+        return cls.Config(
+            n_channels=3,
+            vocab_size=16,
+            n_conditions=2,
+            n_subjects=2,
+            backbone="qwen2",
+            d_model=16,
+            n_layers=2,
+            n_heads=2,
+            n_kv_heads=1,
+            ffn_mult=2,
+            context_length=32,
+        )
+
+    def _run(
+        self, inputs: Any, state: Any, cache: bool, prior: Prior | None
+    ) -> tuple[torch.Tensor, Any]:
+        batch = self.parse(inputs)
+        b, c, t = batch.x.shape
+        past = 0 if state is None else state.get_seq_length() // c
+        if past + t > self.config.context_length:
+            raise ValueError(
+                f"flatgpt: {past + t} time steps exceed context_length="
+                f"{self.config.context_length}; use a shorter window or a larger context_length"
+            )
+        h = self.embed_codes(self.wte, batch.x)  # (B, C, T, D)
+        extra = self.context(batch, "flatgpt")
+        if extra is not None:
+            h = h + extra
+        tokens = h.permute(0, 2, 1, 3).reshape(b, t * c, -1)  # step by step, channels within
+        steps = torch.arange(past, past + t, device=tokens.device)
+        kwargs = {self._cache_arg: state} if state is not None else {}
+        output = self.backbone(
+            inputs_embeds=tokens,
+            attention_mask=block_causal_mask(b, c, t, past, tokens.device),
+            position_ids=steps.repeat_interleave(c)[None].expand(b, -1),
+            use_cache=cache,
+            **kwargs,
+        )
+        hidden = output.last_hidden_state.reshape(b, t, c, -1).permute(0, 2, 1, 3)
+        weight = self.wte.weight if self.head is None else self.head.weight
+        new_state = getattr(output, self._cache_arg, None) if cache else None
+        return self.code_logits(hidden, weight, prior), new_state

@@ -1,0 +1,143 @@
+"""FlatGPT specifics: one block-causal sequence over all channels, on every backbone family."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from pydantic import ValidationError
+
+from ephys_models.configs.flatgpt import BACKBONES, FlatGPTConfig
+from ephys_models.flatgpt import FlatGPT, block_causal_mask
+from ephys_models.generation import Sampler
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def build(backbone: str, seed: int = 0, **overrides) -> FlatGPT:
+    params = {**FlatGPT.example_config().model_dump(), "backbone": backbone, **overrides}
+    if backbone == "gpt2":
+        params["n_kv_heads"] = None
+    torch.manual_seed(seed)
+    return FlatGPT(FlatGPTConfig(**params)).eval()
+
+
+def ids(model: FlatGPT, batch: int = 2, steps: int = 6, seed: int = 0) -> torch.Tensor:
+    cfg = model.config
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randint(0, cfg.vocab_size, (batch, cfg.n_channels, steps), generator=gen)
+
+
+def test_the_mask_is_block_causal():
+    mask = block_causal_mask(1, 2, 3)[0, 0]  # 3 steps of 2 channels
+    expected = torch.tensor(
+        [
+            [1, 1, 0, 0, 0, 0],
+            [1, 1, 0, 0, 0, 0],
+            [1, 1, 1, 1, 0, 0],
+            [1, 1, 1, 1, 0, 0],
+            [1, 1, 1, 1, 1, 1],
+            [1, 1, 1, 1, 1, 1],
+        ],
+        dtype=torch.bool,
+    )
+    assert torch.equal(mask, expected)
+    after_two = block_causal_mask(1, 2, 1, past_steps=2)[0, 0]
+    assert torch.equal(after_two, torch.ones(2, 6, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_each_output_reads_every_channel_up_to_its_step_and_nothing_later(backbone):
+    model = build(backbone)
+    x = ids(model, batch=1)
+    embed = model.wte
+    seen = {}
+
+    def keep(module, inputs, output):
+        output.retain_grad()
+        seen["embeds"] = output
+        return output
+
+    handle = embed.register_forward_hook(keep)
+    logits = model(x)  # (1, C, T, V)
+    handle.remove()
+    embeds = seen["embeds"]  # (1, C, T, D)
+    c, t = x.shape[1], x.shape[2]
+    for step in range(t):
+        for channel in range(c):
+            embeds.grad = None
+            logits[0, channel, step].sum().backward(retain_graph=True)
+            touched = embeds.grad.abs().sum(-1)[0] > 0  # (C, T)
+            assert bool(touched[:, : step + 1].all()), (backbone, channel, step)
+            assert not bool(touched[:, step + 1 :].any()), (backbone, channel, step)
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_cached_generation_equals_recomputing_the_window(backbone):
+    model = build(backbone)
+    context = ids(model, batch=2, steps=5, seed=1)
+    greedy = Sampler(strategy="argmax")
+    cached = model.forecast(context, 7, sampler=greedy, use_cache=True)
+    fresh = model.forecast(context, 7, sampler=greedy, use_cache=False)
+    assert torch.equal(cached, fresh)
+    # and every generated step is the argmax of the full forward on its past
+    full = torch.cat([context, cached], dim=-1)
+    logits = model(full[..., :-1])
+    assert torch.equal(logits[..., 4:, :].argmax(-1), cached)
+
+
+def test_the_backbones_differ_and_positions_are_time_steps():
+    x = ids(build("qwen2"), batch=1)
+    outputs = {b: build(b)(x) for b in BACKBONES}
+    assert all(o.shape == (1, 3, 6, 16) for o in outputs.values())
+    # channels of one step share a position: swapping two channels' codes and their channel
+    # embeddings permutes the outputs (no position tells them apart)
+    model = build("llama")
+    with torch.no_grad():
+        swapped = model.context.channel.weight[[1, 0, 2]].clone()
+        a = model(x)
+        model.context.channel.weight.copy_(swapped)
+        b = model(x[:, [1, 0, 2]])
+    torch.testing.assert_close(b, a[:, [1, 0, 2]], atol=1e-5, rtol=1e-4)
+
+
+def test_grouped_query_attention_shrinks_the_key_value_projections():
+    full, grouped = build("qwen3", n_kv_heads=2), build("qwen3", n_kv_heads=1)
+    attention = grouped.backbone.layers[0].self_attn
+    assert attention.k_proj.out_features == grouped.config.d_model // 2
+    params = [sum(p.numel() for p in m.parameters()) for m in (full, grouped)]
+    assert params[1] < params[0]
+
+
+def test_the_configuration_is_checked():
+    with pytest.raises(ValidationError, match="must divide n_heads"):
+        FlatGPTConfig(n_heads=4, n_kv_heads=3)
+    with pytest.raises(ValidationError, match="no grouped-query attention"):
+        FlatGPTConfig(backbone="gpt2", n_kv_heads=2)
+    model = build("gpt2")
+    with pytest.raises(ValueError, match="exceed context_length=32"):
+        model(ids(model, steps=33))
+
+
+def test_a_run_trains_with_the_engine(signal_root, tmp_path):
+    from engine_helpers import tiny_run
+
+    from ephys_core.config import load_config
+    from ephys_models.training import train
+
+    config = tiny_run(
+        signal_root,
+        tmp_path,
+        model={
+            "name": "flatgpt",
+            "params": {
+                "backbone": "llama",
+                "d_model": 16,
+                "n_layers": 1,
+                "n_heads": 2,
+                "n_kv_heads": 1,
+                "context_length": 64,
+            },
+        },
+        trainer={"max_steps": 4},
+    )
+    assert train(load_config(config)).global_step == 4
