@@ -1,11 +1,12 @@
 """BrainTokMix: a causal SEANet-style tokenizer that mixes all channels in its first
 convolution and splits the joint encoding into a few spatial tokens, quantised by RVQ.
 
-brain-gen's channel-mixing variant of the BrainOmni tokenizer (Csaky et al. 2026, arXiv
-2601.20138). Where :class:`~ephys_models.brainomni.BrainOmni` encodes each sensor alone and
-summarises the sensors by cross-attention (so the codes do not depend on the montage), this
-model reads the ``C`` channels of one montage jointly: cheaper per step and able to use the
-covariance of the channels from the first layer on, but bound to the montage it was trained on.
+brain-gen's channel-mixing variant of the BrainOmni tokenizer ("Scaling Next-Brain-Token
+Prediction for MEG", arXiv 2601.20138). Where :class:`~ephys_models.brainomni.BrainOmni`
+encodes each sensor alone and summarises the sensors by cross-attention (so the codes do not
+depend on the montage), this model reads the ``C`` channels of one montage jointly: cheaper
+per step and able to use the covariance of the channels from the first layer on, but bound
+to the montage it was trained on.
 
 torch is imported at module level: ephys imports this module only when the model is used.
 
@@ -60,7 +61,7 @@ class BrainTokMix(Component, nn.Module):
          "commitment": 0-dim quantiser loss, "metrics": {"usage", "perplexity", ...}}
 
     which the ``tokenizer_reconstruction`` loss consumes. After brain-gen's BrainTokMix
-    (Csaky et al. 2026, arXiv 2601.20138).
+    ("Scaling Next-Brain-Token Prediction for MEG", arXiv 2601.20138).
     """
 
     Config: ClassVar[type[BrainTokMixConfig]] = BrainTokMixConfig

@@ -16,7 +16,8 @@ is passed as a boolean 4-D mask and the backbones run with ``sdpa`` attention, t
 implementation that honours such masks in all four families (tested by the conformance
 suite's causality checks and by the cache test).
 
-After the FlatGPT models of brain-gen (Csaky et al. 2026, arXiv 2601.20138).
+After the FlatGPT models of brain-gen ("Scaling Next-Brain-Token Prediction for MEG", arXiv
+2601.20138).
 
 torch and transformers are imported at module level: ephys imports this module only when the
 model is used.
@@ -115,8 +116,9 @@ class FlatGPT(TokenModel):
     steps, that is ``C * T`` tokens. Generation (:meth:`forecast`) keeps the backbone's
     key/value cache and feeds one time step (``C`` tokens) per forward pass.
 
-    After the FlatGPT models of brain-gen (Csaky et al. 2026, arXiv 2601.20138), with a
-    block-causal mask so that a step's channels are predicted together.
+    After the FlatGPT models of brain-gen ("Scaling Next-Brain-Token Prediction for MEG",
+    arXiv 2601.20138), with a block-causal mask so that a step's channels are predicted
+    together.
     """
 
     Config: ClassVar[type[FlatGPTConfig]] = FlatGPTConfig
