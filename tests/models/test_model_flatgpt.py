@@ -141,3 +141,26 @@ def test_a_run_trains_with_the_engine(signal_root, tmp_path):
         trainer={"max_steps": 4},
     )
     assert train(load_config(config)).global_step == 4
+
+
+@pytest.mark.parametrize("name", ["flatgpt_embeds", "flatgpt_mix"])
+def test_one_position_per_step_reads_every_channel(name):
+    from ephys_core import get_registry
+
+    cls = get_registry("models").load(name)
+    torch.manual_seed(0)
+    model = cls(cls.example_config()).eval()
+    x = ids(model, batch=1, steps=6)
+    lengths = []
+    handle = model.backbone.register_forward_pre_hook(
+        lambda module, args, kwargs: lengths.append(kwargs["inputs_embeds"].shape[1]),
+        with_kwargs=True,
+    )
+    base = model(x)
+    handle.remove()
+    assert lengths == [6]  # T positions, not C * T
+    changed = x.clone()
+    changed[0, 0, 3] = (changed[0, 0, 3] + 1) % model.config.vocab_size  # channel 0, step 3
+    after = model(changed)
+    assert torch.equal(after[..., :3, :], base[..., :3, :])
+    assert all(not torch.allclose(after[0, c, 3], base[0, c, 3]) for c in range(3))

@@ -34,10 +34,15 @@ from torch import nn
 from ephys_core.logging import get_logger
 from ephys_models._layers import ContextEmbedding, gpt_init, hf_cache_argument
 from ephys_models.codes import Prior
-from ephys_models.configs.flatgpt import FlatGPTConfig
+from ephys_models.configs.flatgpt import (
+    BackboneConfig,
+    FlatGPTConfig,
+    FlatGPTEmbedsConfig,
+    FlatGPTMixConfig,
+)
 from ephys_models.token_model import TokenModel
 
-__all__ = ["FlatGPT", "block_causal_mask"]
+__all__ = ["FlatGPT", "FlatGPTEmbeds", "FlatGPTMix", "block_causal_mask"]
 
 log = get_logger(__name__)
 
@@ -55,7 +60,7 @@ def block_causal_mask(
     return allowed[None, None].expand(batch, 1, -1, -1)
 
 
-def _backbone(config: FlatGPTConfig) -> nn.Module:
+def _backbone(config: BackboneConfig) -> nn.Module:
     """The Hugging Face decoder of ``config.backbone``, without token embeddings of its own
     (ephys embeds the codes and always passes ``inputs_embeds``)."""
     model = _hf_decoder(config)
@@ -63,7 +68,7 @@ def _backbone(config: FlatGPTConfig) -> nn.Module:
     return model
 
 
-def _hf_decoder(config: FlatGPTConfig) -> nn.Module:
+def _hf_decoder(config: BackboneConfig) -> nn.Module:
     cfg = config
     common = {
         "vocab_size": 1,
@@ -191,3 +196,124 @@ class FlatGPT(TokenModel):
         weight = self.wte.weight if self.head is None else self.head.weight
         new_state = getattr(output, self._cache_arg, None) if cache else None
         return self.code_logits(hidden, weight, prior), new_state
+
+
+class FlatGPTEmbeds(TokenModel):
+    """One position per time step: the step's channel embeddings summed into one vector.
+
+    Each channel has its own code embedding table; a step's input is the sum over channels
+    of their codes' embeddings (plus the condition and subject embeddings), so the sequence
+    is ``T`` long whatever the number of channels and attention is plainly causal over time.
+    The backbone's hidden state of step ``t`` plus a learned embedding of channel ``c``,
+    normalised, gives channel ``c``'s logits for step ``t + 1`` through a shared head.
+
+    Input ``(B, C, T)`` ids (or the mapping); output ``(B, C, T, vocab_size)``, output ``t``
+    from inputs ``<= t``. Generation keeps the key/value cache, one position per step. After
+    brain-gen's FlatGPTEmbeds ("Scaling Next-Brain-Token Prediction for MEG", arXiv
+    2601.20138).
+    """
+
+    Config: ClassVar[type[BackboneConfig]] = FlatGPTEmbedsConfig
+    label: ClassVar[str] = "flatgpt_embeds"
+
+    def __init__(self, config: BackboneConfig) -> None:
+        super().__init__(config)
+        cfg = config
+        self.backbone = _backbone(cfg)
+        self._cache_arg = hf_cache_argument(self.backbone)
+        width = self._embedding_width()
+        self.codes = nn.Embedding(cfg.n_channels * cfg.vocab_size, width)
+        self.register_buffer(
+            "offsets", torch.arange(cfg.n_channels)[None, :, None] * cfg.vocab_size, False
+        )
+        self.context = ContextEmbedding(
+            cfg.n_channels, cfg.n_conditions, cfg.n_subjects, cfg.d_model, channel=False
+        )
+        self.out_channels = nn.Embedding(cfg.n_channels, cfg.d_model)
+        self.out_norm = nn.LayerNorm(cfg.d_model)
+        self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        for module in (self.codes, self.context, self.out_channels, self.head):
+            module.apply(lambda m: gpt_init(m, 0.02))
+        self.add_code_layers(cfg.d_model, width)
+        log.debug("%s (%s): %d parameters", self.label, cfg.backbone, self.n_parameters())
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def _embedding_width(self) -> int:
+        return int(self.config.d_model)
+
+    def _combine(self, h: torch.Tensor) -> torch.Tensor:
+        """Per-channel code embeddings ``(B, C, T, W)`` -> step inputs ``(B, T, D)``."""
+        return h.sum(dim=1)
+
+    @classmethod
+    def example_config(cls, workdir: Path | None = None) -> BackboneConfig:
+        return cls.Config(
+            n_channels=3,
+            vocab_size=16,
+            n_conditions=2,
+            n_subjects=2,
+            backbone="llama",
+            d_model=16,
+            n_layers=2,
+            n_heads=2,
+            n_kv_heads=1,
+            ffn_mult=2,
+            context_length=32,
+        )
+
+    def _run(
+        self, inputs: Any, state: Any, cache: bool, prior: Prior | None
+    ) -> tuple[torch.Tensor, Any]:
+        batch = self.parse(inputs)
+        b, c, t = batch.x.shape
+        past = 0 if state is None else state.get_seq_length()
+        if past + t > self.config.context_length:
+            raise ValueError(
+                f"{self.label}: {past + t} time steps exceed context_length="
+                f"{self.config.context_length}; use a shorter window or a larger context_length"
+            )
+        steps = self._combine(self.embed_codes(self.codes, batch.x, self.offsets))  # (B, T, D)
+        extra = self.context(batch, self.label)  # (B, 1 or C, T, D) or None
+        if extra is not None:
+            steps = steps + extra[:, 0]
+        positions = torch.arange(past, past + t, device=steps.device)[None].expand(b, -1)
+        kwargs = {self._cache_arg: state} if state is not None else {}
+        output = self.backbone(
+            inputs_embeds=steps, position_ids=positions, use_cache=cache, **kwargs
+        )
+        hidden = output.last_hidden_state[:, None] + self.out_channels.weight[None, :, None]
+        logits = self.code_logits(self.out_norm(hidden), self.head.weight, prior)
+        new_state = getattr(output, self._cache_arg, None) if cache else None
+        return logits, new_state
+
+
+class FlatGPTMix(FlatGPTEmbeds):
+    """One position per time step: the step's channel embeddings concatenated and mixed.
+
+    As :class:`FlatGPTEmbeds`, but each channel's code embedding is ``channel_dim`` wide and a
+    step's input is a linear map of their concatenation (``n_channels * channel_dim`` values)
+    to ``d_model``: the channels are mixed at the input. After brain-gen's FlatGPTMix
+    ("Scaling Next-Brain-Token Prediction for MEG", arXiv 2601.20138).
+    """
+
+    Config: ClassVar[type[BackboneConfig]] = FlatGPTMixConfig
+    label: ClassVar[str] = "flatgpt_mix"
+
+    def __init__(self, config: FlatGPTMixConfig) -> None:
+        super().__init__(config)
+        self.mix = nn.Linear(config.n_channels * config.channel_dim, config.d_model)
+        gpt_init(self.mix, 0.02)
+
+    def _embedding_width(self) -> int:
+        return int(self.config.channel_dim)
+
+    def _combine(self, h: torch.Tensor) -> torch.Tensor:
+        b, c, t, w = h.shape
+        return self.mix(h.permute(0, 2, 1, 3).reshape(b, t, c * w))
+
+    @classmethod
+    def example_config(cls, workdir: Path | None = None) -> BackboneConfig:
+        base = FlatGPTEmbeds.example_config().model_dump()
+        return cls.Config(**{**base, "backbone": "qwen3", "channel_dim": 4})

@@ -9,15 +9,24 @@ from pydantic import Field, model_validator
 from ephys_core.components import LazyComponent
 from ephys_models.configs.token import AttentionConfig
 
-__all__ = ["BACKBONES", "FlatGPTConfig", "flatgpt"]
+__all__ = [
+    "BACKBONES",
+    "BackboneConfig",
+    "FlatGPTConfig",
+    "FlatGPTEmbedsConfig",
+    "FlatGPTMixConfig",
+    "flatgpt",
+    "flatgpt_embeds",
+    "flatgpt_mix",
+]
 
 #: Hugging Face causal-LM families a flatgpt backbone is built from (from a config, never
 #: downloaded)
 BACKBONES = ("gpt2", "llama", "qwen2", "qwen3")
 
 
-class FlatGPTConfig(AttentionConfig):
-    """Parameters of :class:`ephys_models.flatgpt.FlatGPT`."""
+class BackboneConfig(AttentionConfig):
+    """The Hugging Face decoder of the FlatGPT family."""
 
     backbone: Literal["gpt2", "llama", "qwen2", "qwen3"] = Field(
         "qwen2",
@@ -44,9 +53,6 @@ class FlatGPTConfig(AttentionConfig):
     rope_theta: float = Field(
         10000.0, gt=0, description="Base of the rotary positions (llama, qwen2, qwen3)."
     )
-    tie_embeddings: bool = Field(
-        True, description="Use the token embedding matrix as the output head."
-    )
 
     @model_validator(mode="after")
     def _check_heads(self) -> Self:
@@ -60,4 +66,33 @@ class FlatGPTConfig(AttentionConfig):
         return self
 
 
+class FlatGPTConfig(BackboneConfig):
+    """Parameters of :class:`ephys_models.flatgpt.FlatGPT`."""
+
+    tie_embeddings: bool = Field(
+        True, description="Use the token embedding matrix as the output head."
+    )
+
+
+class FlatGPTEmbedsConfig(BackboneConfig):
+    """Parameters of :class:`ephys_models.flatgpt.FlatGPTEmbeds`."""
+
+
+class FlatGPTMixConfig(BackboneConfig):
+    """Parameters of :class:`ephys_models.flatgpt.FlatGPTMix`."""
+
+    channel_dim: int = Field(
+        16,
+        gt=0,
+        description="Width of each channel's code embedding; the n_channels * channel_dim "
+        "concatenation is mixed into d_model by a linear layer.",
+    )
+
+
 flatgpt = LazyComponent("ephys_models.flatgpt:FlatGPT", FlatGPTConfig, metadata={"causal": True})
+flatgpt_embeds = LazyComponent(
+    "ephys_models.flatgpt:FlatGPTEmbeds", FlatGPTEmbedsConfig, metadata={"causal": True}
+)
+flatgpt_mix = LazyComponent(
+    "ephys_models.flatgpt:FlatGPTMix", FlatGPTMixConfig, metadata={"causal": True}
+)
