@@ -164,3 +164,21 @@ def test_one_position_per_step_reads_every_channel(name):
     after = model(changed)
     assert torch.equal(after[..., :3, :], base[..., :3, :])
     assert all(not torch.allclose(after[0, c, 3], base[0, c, 3]) for c in range(3))
+
+
+def test_qwen2_5_vl_positions_carry_the_channel():
+    """Its 3-D rotary positions are (time step, channel, 0): unlike the 1-D backbones,
+    swapping two channels' codes and embeddings does not merely swap the outputs."""
+    from ephys_models.flatgpt import mrope_section, positions
+
+    assert mrope_section(8) == [2, 1, 1] and sum(mrope_section(64)) == 32
+    model = build("qwen2_5_vl")
+    ids_ = positions(model.config, torch.arange(2, 4), 3, 1)
+    assert ids_.shape == (3, 1, 6)
+    assert ids_[0, 0].tolist() == [2, 2, 2, 3, 3, 3] and ids_[1, 0].tolist() == [0, 1, 2] * 2
+    x = ids(model, batch=1)
+    with torch.no_grad():
+        a = model(x)
+        model.context.channel.weight.copy_(model.context.channel.weight[[1, 0, 2]].clone())
+        b = model(x[:, [1, 0, 2]])
+    assert not torch.allclose(b, a[:, [1, 0, 2]], atol=1e-4)

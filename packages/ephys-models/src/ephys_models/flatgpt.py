@@ -95,21 +95,46 @@ def _hf_decoder(config: BackboneConfig) -> nn.Module:
         )
     import transformers
 
-    family = {"llama": "Llama", "qwen2": "Qwen2", "qwen3": "Qwen3"}[cfg.backbone]
+    family = {"llama": "Llama", "qwen2": "Qwen2", "qwen3": "Qwen3", "qwen2_5_vl": "Qwen2_5_VLText"}[
+        cfg.backbone
+    ]
+    head_dim = cfg.d_model // cfg.n_heads
+    rope: dict[str, Any] = {"rope_type": "default", "rope_theta": cfg.rope_theta}
+    extra: dict[str, Any] = {"head_dim": head_dim, "tie_word_embeddings": False}
+    if cfg.backbone == "qwen2_5_vl":
+        rope["mrope_section"] = mrope_section(head_dim)
+        extra = {}
     hf_config = getattr(transformers, f"{family}Config")(
         hidden_size=cfg.d_model,
         intermediate_size=cfg.ffn_mult * cfg.d_model,
         num_hidden_layers=cfg.n_layers,
         num_attention_heads=cfg.n_heads,
         num_key_value_heads=cfg.n_kv_heads or cfg.n_heads,
-        head_dim=cfg.d_model // cfg.n_heads,
         max_position_embeddings=cfg.context_length,
         attention_dropout=cfg.dropout,
-        rope_parameters={"rope_type": "default", "rope_theta": cfg.rope_theta},
-        tie_word_embeddings=False,
+        rope_parameters=rope,
+        **extra,
         **common,
     )
     return getattr(transformers, f"{family}Model")(hf_config)
+
+
+def mrope_section(head_dim: int) -> list[int]:
+    """How the ``head_dim / 2`` rotary frequencies split between time, channel and level
+    (Qwen2.5-VL's 3-D positions): half to time, a quarter each to the other two."""
+    half = head_dim // 2
+    quarter = half // 4
+    return [half - 2 * quarter, quarter, quarter]
+
+
+def positions(config: BackboneConfig, steps: torch.Tensor, n_channels: int, batch: int) -> Any:
+    """Position ids of ``len(steps)`` time steps of ``n_channels`` tokens each: the time step
+    of every token (``(B, L)``), or for qwen2_5_vl ``(3, B, L)`` (time step, channel, 0)."""
+    time = steps.repeat_interleave(n_channels)[None].expand(batch, -1)
+    if config.backbone != "qwen2_5_vl":
+        return time
+    channel = torch.arange(n_channels, device=steps.device).repeat(len(steps))
+    return torch.stack([time, channel[None].expand(batch, -1), torch.zeros_like(time)])
 
 
 class FlatGPT(TokenModel):
@@ -188,7 +213,7 @@ class FlatGPT(TokenModel):
         output = self.backbone(
             inputs_embeds=tokens,
             attention_mask=block_causal_mask(b, c, t, past, tokens.device),
-            position_ids=steps.repeat_interleave(c)[None].expand(b, -1),
+            position_ids=positions(self.config, steps, c, b),
             use_cache=cache,
             **kwargs,
         )
@@ -278,10 +303,13 @@ class FlatGPTEmbeds(TokenModel):
         extra = self.context(batch, self.label)  # (B, 1 or C, T, D) or None
         if extra is not None:
             steps = steps + extra[:, 0]
-        positions = torch.arange(past, past + t, device=steps.device)[None].expand(b, -1)
+        times = torch.arange(past, past + t, device=steps.device)
         kwargs = {self._cache_arg: state} if state is not None else {}
         output = self.backbone(
-            inputs_embeds=steps, position_ids=positions, use_cache=cache, **kwargs
+            inputs_embeds=steps,
+            position_ids=positions(self.config, times, 1, b),
+            use_cache=cache,
+            **kwargs,
         )
         hidden = output.last_hidden_state[:, None] + self.out_channels.weight[None, :, None]
         logits = self.code_logits(self.out_norm(hidden), self.head.weight, prior)

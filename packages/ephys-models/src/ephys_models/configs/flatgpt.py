@@ -22,17 +22,18 @@ __all__ = [
 
 #: Hugging Face causal-LM families a flatgpt backbone is built from (from a config, never
 #: downloaded)
-BACKBONES = ("gpt2", "llama", "qwen2", "qwen3")
+BACKBONES = ("gpt2", "llama", "qwen2", "qwen3", "qwen2_5_vl")
 
 
 class BackboneConfig(AttentionConfig):
     """The Hugging Face decoder of the FlatGPT family."""
 
-    backbone: Literal["gpt2", "llama", "qwen2", "qwen3"] = Field(
+    backbone: Literal["gpt2", "llama", "qwen2", "qwen3", "qwen2_5_vl"] = Field(
         "qwen2",
         description="Hugging Face decoder family the transformer is built from: gpt2 "
         "(learned positions), llama (SmolLM-style), qwen2 or qwen3 (rotary positions, "
-        "grouped-query attention).",
+        "grouped-query attention), or qwen2_5_vl (the Qwen2.5-VL text decoder, with 3-D "
+        "rotary positions: time step, channel, level).",
     )
     d_model: int = Field(256, gt=0, description="Width of the transformer.")
     n_layers: int = Field(4, gt=0, description="Transformer blocks.")
