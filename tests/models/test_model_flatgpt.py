@@ -185,3 +185,112 @@ def test_qwen2_5_vl_positions_carry_the_channel():
     ids_ = positions(build("qwen2_5_vl").config, torch.arange(2, 4), 3, 1)
     assert ids_.shape == (3, 1, 6)
     assert ids_[0, 0].tolist() == [2, 2, 2, 3, 3, 3] and ids_[1, 0].tolist() == [0, 1, 2] * 2
+
+
+def test_rvq_levels_fold_into_one_token_per_latent():
+    from ephys_models.flatgpt import FlatGPTRVQ
+
+    torch.manual_seed(0)
+    model = FlatGPTRVQ(FlatGPTRVQ.example_config()).eval()  # 2 levels x 3 latents
+    assert (model.levels, model.latents) == (2, 3)
+    x = ids(model, batch=1, steps=5)
+    lengths = []
+    handle = model.backbone.register_forward_pre_hook(
+        lambda module, args, kwargs: lengths.append(kwargs["inputs_embeds"].shape[1]),
+        with_kwargs=True,
+    )
+    base = model(x)
+    handle.remove()
+    assert lengths == [3 * 5] and base.shape == (1, 6, 5, 16)
+    changed = x.clone()
+    changed[0, 4, 2] = (changed[0, 4, 2] + 1) % 16  # level 1 of latent 1, step 2
+    after = model(changed)
+    assert torch.equal(after[..., :2, :], base[..., :2, :])
+    assert all(not torch.allclose(after[0, r, 2], base[0, r, 2]) for r in range(6))
+    with pytest.raises(ValidationError, match="must divide the code rows"):
+        type(model.config)(n_channels=5, code_levels=2)
+    (problem,) = type(model.config)(n_channels=6, code_levels=3, vocab_size=16).check_data(
+        {"n_channels": 6, "vocab_size": 16, "code_levels": 2}
+    )
+    assert "code_levels is 3, but the data's codes have 2 levels" in problem
+
+
+def test_the_flagship_path_in_miniature(signal_root, tmp_path):
+    """brainomni trained and exported, the data encoded, flatgpt_rvq trained on the codes
+    with its levels taken from the data, and its rollouts decoded to signal."""
+    from engine_helpers import tiny_run, train_tokenizer_briefly
+
+    from ephys_core.config import load_config
+    from ephys_data.encoding import encode_dataset
+    from ephys_models.brainomni import BrainOmni
+    from ephys_models.tokenizer_export import export_tokenizer
+    from ephys_models.training import train
+    from ephys_tokenizers.artifact import load_tokenizer
+
+    train_tokenizer_briefly(
+        signal_root,
+        tmp_path / "tok",
+        "reconstruction",
+        {},
+        "brainomni",
+        BrainOmni.example_config().model_dump(),
+        ("train/l1",),
+    )
+    export_tokenizer(tmp_path / "tok/run/checkpoints/last.ckpt", tmp_path / "brainomni")
+    artifact = load_tokenizer(tmp_path / "brainomni")
+    encode_dataset(artifact, [signal_root], tmp_path / "codes")
+    config = tiny_run(
+        tmp_path / "codes",
+        tmp_path,
+        name="flagship",
+        data={
+            "dataset": {
+                "name": "tokens_next_step",
+                "params": {
+                    "roots": [str(tmp_path / "codes")],
+                    "window_seconds": 1.2,  # 30 code steps at 25 Hz
+                    "split": {"val": 0.2, "test": 0.2},
+                },
+            },
+        },
+        model={
+            "name": "flatgpt_rvq",
+            "params": {
+                "backbone": "qwen2_5_vl",
+                "d_model": 16,
+                "n_layers": 1,
+                "n_heads": 2,
+                "n_kv_heads": 1,
+                "context_length": 64,
+            },
+        },
+        evaluation={
+            "split": "test",
+            "evaluators": [
+                {
+                    "name": "decoded_forecast",
+                    "params": {
+                        "n_contexts": 4,
+                        "horizon_seconds": 0.8,
+                        "fit_segments": 4,
+                        "fit_seconds": 4.0,
+                        "ar_max_order": 4,
+                        "var_orders": [1, 2],
+                        "n_boot": 20,
+                    },
+                }
+            ],
+        },
+        trainer={"max_steps": 3},
+    )
+    config["data"]["dataset"]["params"].pop("augmentations", None)
+    result = train(load_config(config))
+    stored = load_config(str(tmp_path / "flagship" / "config.yaml"))
+    params = stored.params("model")
+    assert params.code_levels == 2 and params.n_channels == 2 * 3  # levels x latents
+    from ephys_eval.runner import evaluate
+
+    evaluation = evaluate(result.last_checkpoint, None, tmp_path / "report")
+    decoded = evaluation.summary["evaluators"]["decoded_forecast"]
+    assert decoded["tokenizer"]["name"] == "brainomni"
+    assert decoded["rollout"]["metrics"]["psd_log_distance"]["model"]["value"] >= 0

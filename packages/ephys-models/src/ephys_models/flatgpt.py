@@ -39,10 +39,11 @@ from ephys_models.configs.flatgpt import (
     FlatGPTConfig,
     FlatGPTEmbedsConfig,
     FlatGPTMixConfig,
+    FlatGPTRVQConfig,
 )
 from ephys_models.token_model import TokenModel
 
-__all__ = ["FlatGPT", "FlatGPTEmbeds", "FlatGPTMix", "block_causal_mask"]
+__all__ = ["FlatGPT", "FlatGPTEmbeds", "FlatGPTMix", "FlatGPTRVQ", "block_causal_mask"]
 
 log = get_logger(__name__)
 
@@ -345,3 +346,101 @@ class FlatGPTMix(FlatGPTEmbeds):
     def example_config(cls, workdir: Path | None = None) -> BackboneConfig:
         base = FlatGPTEmbeds.example_config().model_dump()
         return cls.Config(**{**base, "backbone": "qwen3", "channel_dim": 4})
+
+
+class FlatGPTRVQ(TokenModel):
+    """FlatGPT over residual-quantiser codes: the levels of a latent folded into one token.
+
+    A brainomni or braintokmix code dataset holds ``levels * n_latents`` rows, level by level.
+    Here one token is one latent at one time step: the sum of its levels' code embeddings
+    (each level its own table) plus the latent's embedding. The ``n_latents * T`` tokens run
+    through the backbone with the block-causal mask of :class:`FlatGPT`, and each level has
+    its own head (tied to its table by default), so a step's codes of every level and latent
+    are predicted together from the whole past. Positions are time steps (qwen2_5_vl: time
+    step, latent, 0).
+
+    Input ``(B, levels * n_latents, T)`` ids; output ``(B, levels * n_latents, T, V)``, output
+    ``t`` from inputs ``<= t``. After brain-gen's FlatGPTRVQ ("Scaling Next-Brain-Token
+    Prediction for MEG", arXiv 2601.20138).
+    """
+
+    Config: ClassVar[type[FlatGPTRVQConfig]] = FlatGPTRVQConfig
+    label: ClassVar[str] = "flatgpt_rvq"
+
+    def __init__(self, config: FlatGPTRVQConfig) -> None:
+        super().__init__(config)
+        cfg = config
+        self.levels = cfg.code_levels
+        self.latents = cfg.n_channels // cfg.code_levels
+        self.backbone = _backbone(cfg)
+        self._cache_arg = hf_cache_argument(self.backbone)
+        self.codes = nn.Embedding(self.levels * cfg.vocab_size, cfg.d_model)
+        level_of_row = torch.arange(cfg.n_channels) // self.latents
+        self.register_buffer("offsets", level_of_row[None, :, None] * cfg.vocab_size, False)
+        self.context = ContextEmbedding(self.latents, cfg.n_conditions, cfg.n_subjects, cfg.d_model)
+        self.heads = None
+        if not cfg.tie_level_heads:
+            self.heads = nn.Parameter(torch.empty(self.levels, cfg.vocab_size, cfg.d_model))
+            nn.init.normal_(self.heads, 0.0, 0.02)
+        for module in (self.codes, self.context):
+            module.apply(lambda m: gpt_init(m, 0.02))
+        self.add_code_layers(cfg.d_model)
+        log.debug(
+            "flatgpt_rvq (%s): %d levels x %d latents, %d parameters",
+            cfg.backbone,
+            self.levels,
+            self.latents,
+            sum(p.numel() for p in self.parameters()),
+        )
+
+    @classmethod
+    def example_config(cls, workdir: Path | None = None) -> FlatGPTRVQConfig:
+        return cls.Config(
+            n_channels=6,
+            code_levels=2,
+            vocab_size=16,
+            n_conditions=2,
+            n_subjects=2,
+            backbone="qwen2_5_vl",
+            d_model=16,
+            n_layers=2,
+            n_heads=2,
+            n_kv_heads=1,
+            ffn_mult=2,
+            context_length=32,
+        )
+
+    def _run(
+        self, inputs: Any, state: Any, cache: bool, prior: Prior | None
+    ) -> tuple[torch.Tensor, Any]:
+        batch = self.parse(inputs)
+        b, rows, t = batch.x.shape
+        q, n = self.levels, self.latents
+        past = 0 if state is None else state.get_seq_length() // n
+        if past + t > self.config.context_length:
+            raise ValueError(
+                f"flatgpt_rvq: {past + t} time steps exceed context_length="
+                f"{self.config.context_length}; use a shorter window or a larger context_length"
+            )
+        h = self.codes(batch.x + self.offsets)  # (B, rows, T, D), each level its own table
+        h = h.reshape(b, q, n, t, -1).sum(dim=1)  # (B, L, T, D): the levels folded
+        extra = self.context(batch, self.label)
+        if extra is not None:
+            h = h + extra
+        tokens = h.permute(0, 2, 1, 3).reshape(b, t * n, -1)
+        steps = torch.arange(past, past + t, device=tokens.device)
+        kwargs = {self._cache_arg: state} if state is not None else {}
+        output = self.backbone(
+            inputs_embeds=tokens,
+            attention_mask=block_causal_mask(b, n, t, past, tokens.device),
+            position_ids=positions(self.config, steps, n, b),
+            use_cache=cache,
+            **kwargs,
+        )
+        hidden = output.last_hidden_state.reshape(b, t, n, -1).permute(0, 2, 1, 3)  # B L T D
+        weight = self.codes.weight.reshape(q, self.config.vocab_size, -1)
+        if self.heads is not None:
+            weight = self.heads
+        logits = torch.einsum("bntd,qvd->bqntv", hidden, weight).reshape(b, rows, t, -1)
+        new_state = getattr(output, self._cache_arg, None) if cache else None
+        return self.head_logits(logits, prior), new_state

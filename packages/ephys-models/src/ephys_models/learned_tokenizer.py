@@ -81,6 +81,12 @@ class LearnedTokenizer(Component):
         return int(self.model.vocab_size)
 
     @property
+    def code_levels(self) -> int:
+        """Residual-quantiser levels of the code rows (``levels * n_latents`` rows, level by
+        level); 1 for a single quantiser."""
+        return int(getattr(self.model, "levels", 1))
+
+    @property
     def ch_names(self) -> list[str]:
         """The montage's channels, in the order :meth:`encode` takes them."""
         return list(self.config.ch_names)

@@ -178,6 +178,8 @@ class TokensNextStep(WindowedBuilder):
                 "vocab_size": int(self.artifact.tokenizer.vocab_size),
                 "codes": self.artifact.name,
                 "tokenizer": self.artifact.describe(),
+                # residual-quantiser levels of a learned tokenizer's rows (level-major)
+                "code_levels": int(getattr(self.artifact.tokenizer, "code_levels", 1)),
             }
         return {"vocab_size": _vocab_from_transforms(self), "codes": "mulaw"}
 

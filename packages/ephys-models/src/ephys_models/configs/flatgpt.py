@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from collections.abc import Mapping
+from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -15,9 +16,11 @@ __all__ = [
     "FlatGPTConfig",
     "FlatGPTEmbedsConfig",
     "FlatGPTMixConfig",
+    "FlatGPTRVQConfig",
     "flatgpt",
     "flatgpt_embeds",
     "flatgpt_mix",
+    "flatgpt_rvq",
 ]
 
 #: Hugging Face causal-LM families a flatgpt backbone is built from (from a config, never
@@ -90,7 +93,44 @@ class FlatGPTMixConfig(BackboneConfig):
     )
 
 
+class FlatGPTRVQConfig(BackboneConfig):
+    """Parameters of :class:`ephys_models.flatgpt.FlatGPTRVQ`."""
+
+    code_levels: int = Field(
+        1,
+        ge=1,
+        description="Residual-quantiser levels of the code rows (filled from the data: "
+        "a brainomni or braintokmix code dataset's levels). The rows are level by level: "
+        "row l * n_latents + j is level l of latent j.",
+    )
+    tie_level_heads: bool = Field(
+        True, description="Use each level's code embedding matrix as that level's head."
+    )
+
+    @model_validator(mode="after")
+    def _levels_divide_rows(self) -> Self:
+        if self.n_channels % self.code_levels:
+            raise ValueError(
+                f"code_levels ({self.code_levels}) must divide the code rows n_channels "
+                f"({self.n_channels})"
+            )
+        return self
+
+    def check_data(self, data_spec: Mapping[str, Any]) -> list[str]:
+        problems = super().check_data(data_spec)
+        levels = data_spec.get("code_levels")
+        if levels is not None and int(levels) != self.code_levels:
+            problems.append(
+                f"code_levels is {self.code_levels}, but the data's codes have {int(levels)} "
+                "levels (leave code_levels unset to take it from the data)"
+            )
+        return problems
+
+
 flatgpt = LazyComponent("ephys_models.flatgpt:FlatGPT", FlatGPTConfig, metadata={"causal": True})
+flatgpt_rvq = LazyComponent(
+    "ephys_models.flatgpt:FlatGPTRVQ", FlatGPTRVQConfig, metadata={"causal": True}
+)
 flatgpt_embeds = LazyComponent(
     "ephys_models.flatgpt:FlatGPTEmbeds", FlatGPTEmbedsConfig, metadata={"causal": True}
 )

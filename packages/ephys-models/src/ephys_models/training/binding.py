@@ -1,7 +1,8 @@
 """Model parameters that come from the data.
 
 A model's ``Config`` may declare fields named like keys of the dataset's ``data_spec()``
-(``n_channels``, ``vocab_size``, ``n_conditions``, ``n_subjects``, ``sfreq``, ``n_times``).
+(``n_channels``, ``vocab_size``, ``n_conditions``, ``n_subjects``, ``sfreq``, ``n_times``,
+``code_levels``).
 Those the user left unset are filled from the data, so configurations stay short and always
 agree with the dataset.
 """
@@ -17,7 +18,15 @@ __all__ = ["BOUND_KEYS", "bind_params"]
 
 logger = get_logger(__name__)
 
-BOUND_KEYS = ("n_channels", "vocab_size", "n_conditions", "n_subjects", "sfreq", "n_times")
+BOUND_KEYS = (
+    "n_channels",
+    "vocab_size",
+    "n_conditions",
+    "n_subjects",
+    "sfreq",
+    "n_times",
+    "code_levels",
+)
 
 
 def bind_params(
