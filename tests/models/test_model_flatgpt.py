@@ -294,3 +294,48 @@ def test_the_flagship_path_in_miniature(signal_root, tmp_path):
     decoded = evaluation.summary["evaluators"]["decoded_forecast"]
     assert decoded["tokenizer"]["name"] == "brainomni"
     assert decoded["rollout"]["metrics"]["psd_log_distance"]["model"]["value"] >= 0
+
+
+def test_a_sliding_window_with_sinks_hides_the_middle_of_the_past():
+    mask = block_causal_mask(1, 1, 5, window=2, sinks=1)[0, 0].int()
+    assert mask.tolist() == [
+        [1, 0, 0, 0, 0],
+        [1, 1, 0, 0, 0],
+        [1, 1, 1, 0, 0],
+        [1, 0, 1, 1, 0],
+        [1, 0, 0, 1, 1],
+    ]
+    model = build("qwen3", sliding_window=2, attention_sinks=1)
+    x = ids(model, batch=1, steps=6)
+    seen = {}
+
+    def keep(module, inputs, output):
+        output.retain_grad()
+        seen["embeds"] = output
+        return output
+
+    handle = model.wte.register_forward_hook(keep)
+    logits = model(x)
+    handle.remove()
+    logits[0, 0, 5].sum().backward()
+    touched = (seen["embeds"].grad.abs().sum(-1)[0] > 0).any(0)  # per step
+    # two layers: step 5 reads steps 4, 5 and the sink 0 directly, and through them step 3
+    assert touched.tolist() == [True, False, False, True, True, True]
+    greedy = Sampler(strategy="argmax")
+    context = ids(model, batch=2, steps=4, seed=2)
+    assert torch.equal(
+        model.forecast(context, 6, sampler=greedy, use_cache=True),
+        model.forecast(context, 6, sampler=greedy, use_cache=False),
+    )
+
+
+def test_stretched_rotary_positions_allow_longer_windows():
+    model = build("llama", rope_scaling="yarn", rope_factor=2.0, context_length=8)
+    assert model.max_context == 16
+    assert model(ids(model, steps=16)).shape[2] == 16
+    with pytest.raises(ValueError, match="exceed context_length=8 x rope_factor=2.0"):
+        model(ids(model, steps=17))
+    with pytest.raises(ValidationError, match="learned positions"):
+        FlatGPTConfig(backbone="gpt2", rope_scaling="linear", rope_factor=2.0)
+    with pytest.raises(ValidationError, match="need a sliding_window"):
+        FlatGPTConfig(attention_sinks=2)

@@ -49,15 +49,23 @@ log = get_logger(__name__)
 
 
 def block_causal_mask(
-    batch: int, n_channels: int, new_steps: int, past_steps: int = 0, device: Any = None
+    batch: int,
+    n_channels: int,
+    new_steps: int,
+    past_steps: int = 0,
+    device: Any = None,
+    window: int | None = None,
+    sinks: int = 0,
 ) -> torch.Tensor:
     """Boolean ``(B, 1, new * C, (past + new) * C)`` mask: a token of step ``t`` may attend to
-    every token of steps ``<= t`` (``True``), none of later steps."""
+    every token of steps ``<= t`` (``True``), none of later steps; with a ``window``, only to
+    steps ``> t - window``, and always to the first ``sinks`` steps."""
     query = torch.arange(past_steps, past_steps + new_steps, device=device)
     key = torch.arange(past_steps + new_steps, device=device)
-    allowed = (
-        key.repeat_interleave(n_channels)[None, :] <= query.repeat_interleave(n_channels)[:, None]
-    )
+    allowed = key[None, :] <= query[:, None]
+    if window is not None:
+        allowed &= (key[None, :] > query[:, None] - window) | (key[None, :] < sinks)
+    allowed = allowed.repeat_interleave(n_channels, 0).repeat_interleave(n_channels, 1)
     return allowed[None, None].expand(batch, 1, -1, -1)
 
 
@@ -101,6 +109,12 @@ def _hf_decoder(config: BackboneConfig) -> nn.Module:
     ]
     head_dim = cfg.d_model // cfg.n_heads
     rope: dict[str, Any] = {"rope_type": "default", "rope_theta": cfg.rope_theta}
+    if cfg.rope_scaling != "none":
+        rope.update(
+            rope_type=cfg.rope_scaling,
+            factor=cfg.rope_factor,
+            original_max_position_embeddings=cfg.context_length,
+        )
     extra: dict[str, Any] = {"head_dim": head_dim, "tie_word_embeddings": False}
     if cfg.backbone == "qwen2_5_vl":
         rope["mrope_section"] = mrope_section(head_dim)
@@ -111,7 +125,7 @@ def _hf_decoder(config: BackboneConfig) -> nn.Module:
         num_hidden_layers=cfg.n_layers,
         num_attention_heads=cfg.n_heads,
         num_key_value_heads=cfg.n_kv_heads or cfg.n_heads,
-        max_position_embeddings=cfg.context_length,
+        max_position_embeddings=int(cfg.context_length * cfg.rope_factor),
         attention_dropout=cfg.dropout,
         rope_parameters=rope,
         **extra,
@@ -138,7 +152,38 @@ def positions(config: BackboneConfig, steps: torch.Tensor, n_channels: int, batc
     return torch.stack([time, channel[None].expand(batch, -1), torch.zeros_like(time)])
 
 
-class FlatGPT(TokenModel):
+class _FlatBackboneModel(TokenModel):
+    """What the FlatGPT models share: the attention window and the context it allows."""
+
+    config: Any
+
+    @property
+    def max_context(self) -> int:  # type: ignore[override]
+        """Time steps the model attends to: ``context_length``, times ``rope_factor`` when
+        the rotary positions are stretched."""
+        return int(self.config.context_length * self.config.rope_factor)
+
+    def _check_length(self, steps: int) -> None:
+        if steps > self.max_context:
+            raise ValueError(
+                f"{self.label}: {steps} time steps exceed context_length="
+                f"{self.config.context_length}"
+                + (
+                    f" x rope_factor={self.config.rope_factor}"
+                    if self.config.rope_factor > 1
+                    else ""
+                )
+                + "; use a shorter window or a larger context_length"
+            )
+
+    def _mask(self, batch: int, tokens_per_step: int, new: int, past: int, device: Any) -> Any:
+        cfg = self.config
+        return block_causal_mask(
+            batch, tokens_per_step, new, past, device, cfg.sliding_window, cfg.attention_sinks
+        )
+
+
+class FlatGPT(_FlatBackboneModel):
     """A causal-LM transformer over all channels' codes at once (see the module documentation).
 
     Input ``(B, C, T)`` int64 ids in ``[0, vocab_size)``, or ``{"x": ids, "condition": (B, T),
@@ -199,11 +244,7 @@ class FlatGPT(TokenModel):
         batch = self.parse(inputs)
         b, c, t = batch.x.shape
         past = 0 if state is None else state.get_seq_length() // c
-        if past + t > self.config.context_length:
-            raise ValueError(
-                f"flatgpt: {past + t} time steps exceed context_length="
-                f"{self.config.context_length}; use a shorter window or a larger context_length"
-            )
+        self._check_length(past + t)
         h = self.embed_codes(self.wte, batch.x)  # (B, C, T, D)
         extra = self.context(batch, "flatgpt")
         if extra is not None:
@@ -213,7 +254,7 @@ class FlatGPT(TokenModel):
         kwargs = {self._cache_arg: state} if state is not None else {}
         output = self.backbone(
             inputs_embeds=tokens,
-            attention_mask=block_causal_mask(b, c, t, past, tokens.device),
+            attention_mask=self._mask(b, c, t, past, tokens.device),
             position_ids=positions(self.config, steps, c, b),
             use_cache=cache,
             **kwargs,
@@ -224,7 +265,7 @@ class FlatGPT(TokenModel):
         return self.code_logits(hidden, weight, prior), new_state
 
 
-class FlatGPTEmbeds(TokenModel):
+class FlatGPTEmbeds(_FlatBackboneModel):
     """One position per time step: the step's channel embeddings summed into one vector.
 
     Each channel has its own code embedding table; a step's input is the sum over channels
@@ -295,11 +336,7 @@ class FlatGPTEmbeds(TokenModel):
         batch = self.parse(inputs)
         b, c, t = batch.x.shape
         past = 0 if state is None else state.get_seq_length()
-        if past + t > self.config.context_length:
-            raise ValueError(
-                f"{self.label}: {past + t} time steps exceed context_length="
-                f"{self.config.context_length}; use a shorter window or a larger context_length"
-            )
+        self._check_length(past + t)
         steps = self._combine(self.embed_codes(self.codes, batch.x, self.offsets))  # (B, T, D)
         extra = self.context(batch, self.label)  # (B, 1 or C, T, D) or None
         if extra is not None:
@@ -308,6 +345,7 @@ class FlatGPTEmbeds(TokenModel):
         kwargs = {self._cache_arg: state} if state is not None else {}
         output = self.backbone(
             inputs_embeds=steps,
+            attention_mask=self._mask(b, 1, t, past, steps.device),
             position_ids=positions(self.config, times, 1, b),
             use_cache=cache,
             **kwargs,
@@ -348,7 +386,7 @@ class FlatGPTMix(FlatGPTEmbeds):
         return cls.Config(**{**base, "backbone": "qwen3", "channel_dim": 4})
 
 
-class FlatGPTRVQ(TokenModel):
+class FlatGPTRVQ(_FlatBackboneModel):
     """FlatGPT over residual-quantiser codes: the levels of a latent folded into one token.
 
     A brainomni or braintokmix code dataset holds ``levels * n_latents`` rows, level by level.
@@ -417,11 +455,7 @@ class FlatGPTRVQ(TokenModel):
         b, rows, t = batch.x.shape
         q, n = self.levels, self.latents
         past = 0 if state is None else state.get_seq_length() // n
-        if past + t > self.config.context_length:
-            raise ValueError(
-                f"flatgpt_rvq: {past + t} time steps exceed context_length="
-                f"{self.config.context_length}; use a shorter window or a larger context_length"
-            )
+        self._check_length(past + t)
         h = self.codes(batch.x + self.offsets)  # (B, rows, T, D), each level its own table
         h = h.reshape(b, q, n, t, -1).sum(dim=1)  # (B, L, T, D): the levels folded
         extra = self.context(batch, self.label)
@@ -432,7 +466,7 @@ class FlatGPTRVQ(TokenModel):
         kwargs = {self._cache_arg: state} if state is not None else {}
         output = self.backbone(
             inputs_embeds=tokens,
-            attention_mask=block_causal_mask(b, n, t, past, tokens.device),
+            attention_mask=self._mask(b, n, t, past, tokens.device),
             position_ids=positions(self.config, steps, n, b),
             use_cache=cache,
             **kwargs,

@@ -54,8 +54,26 @@ class BackboneConfig(AttentionConfig):
         lt=1,
         description="Dropout of attention (and of gpt2's embeddings and residuals).",
     )
-    rope_theta: float = Field(
-        10000.0, gt=0, description="Base of the rotary positions (llama, qwen2, qwen3)."
+    rope_theta: float = Field(10000.0, gt=0, description="Base of the rotary positions (not gpt2).")
+    rope_scaling: Literal["none", "linear", "yarn"] = Field(
+        "none",
+        description="Context extension of the rotary positions: linear interpolation or YaRN "
+        "by rope_factor (a model trained on short windows run on longer ones). Not gpt2.",
+    )
+    rope_factor: float = Field(
+        1.0, ge=1.0, description="How many times longer than trained the positions stretch."
+    )
+    sliding_window: int | None = Field(
+        None,
+        gt=0,
+        description="Attend only to the last sliding_window time steps (all their channels). "
+        "Unset: the whole context.",
+    )
+    attention_sinks: int = Field(
+        0,
+        ge=0,
+        description="With a sliding window, the first attention_sinks time steps of the "
+        "window stay visible to every later step (attention sinks, Xiao et al. 2023).",
     )
 
     @model_validator(mode="after")
@@ -67,6 +85,12 @@ class BackboneConfig(AttentionConfig):
                 raise ValueError(
                     f"n_kv_heads ({self.n_kv_heads}) must divide n_heads ({self.n_heads})"
                 )
+        if self.backbone == "gpt2" and self.rope_scaling != "none":
+            raise ValueError("gpt2 has learned positions, not rotary ones; leave rope_scaling")
+        if self.rope_scaling == "none" and self.rope_factor != 1.0:
+            raise ValueError("rope_factor needs rope_scaling: linear or yarn")
+        if self.attention_sinks and self.sliding_window is None:
+            raise ValueError("attention_sinks need a sliding_window")
         return self
 
 
