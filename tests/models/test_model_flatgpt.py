@@ -143,7 +143,7 @@ def test_a_run_trains_with_the_engine(signal_root, tmp_path):
     assert train(load_config(config)).global_step == 4
 
 
-@pytest.mark.parametrize("name", ["flatgpt_embeds", "flatgpt_mix"])
+@pytest.mark.parametrize("name", ["flatgpt_embeds", "flatgpt_mix", "flatgpt_embeds_rvq"])
 def test_one_position_per_step_reads_every_channel(name):
     from ephys_core import get_registry
 
@@ -163,7 +163,8 @@ def test_one_position_per_step_reads_every_channel(name):
     changed[0, 0, 3] = (changed[0, 0, 3] + 1) % model.config.vocab_size  # channel 0, step 3
     after = model(changed)
     assert torch.equal(after[..., :3, :], base[..., :3, :])
-    assert all(not torch.allclose(after[0, c, 3], base[0, c, 3]) for c in range(3))
+    rows = model.config.n_channels
+    assert all(not torch.allclose(after[0, c, 3], base[0, c, 3]) for c in range(rows))
 
 
 def test_qwen2_5_vl_positions_carry_the_channel():

@@ -38,12 +38,20 @@ from ephys_models.configs.flatgpt import (
     BackboneConfig,
     FlatGPTConfig,
     FlatGPTEmbedsConfig,
+    FlatGPTEmbedsRVQConfig,
     FlatGPTMixConfig,
     FlatGPTRVQConfig,
 )
 from ephys_models.token_model import TokenModel
 
-__all__ = ["FlatGPT", "FlatGPTEmbeds", "FlatGPTMix", "FlatGPTRVQ", "block_causal_mask"]
+__all__ = [
+    "FlatGPT",
+    "FlatGPTEmbeds",
+    "FlatGPTEmbedsRVQ",
+    "FlatGPTMix",
+    "FlatGPTRVQ",
+    "block_causal_mask",
+]
 
 log = get_logger(__name__)
 
@@ -350,10 +358,14 @@ class FlatGPTEmbeds(_FlatBackboneModel):
             use_cache=cache,
             **kwargs,
         )
-        hidden = output.last_hidden_state[:, None] + self.out_channels.weight[None, :, None]
-        logits = self.code_logits(self.out_norm(hidden), self.head.weight, prior)
+        logits = self._logits(output.last_hidden_state, prior)
         new_state = getattr(output, self._cache_arg, None) if cache else None
         return logits, new_state
+
+    def _logits(self, hidden: torch.Tensor, prior: Prior | None) -> torch.Tensor:
+        """Step states ``(B, T, D)`` -> every channel's logits ``(B, C, T, V)``."""
+        hidden = hidden[:, None] + self.out_channels.weight[None, :, None]
+        return self.code_logits(self.out_norm(hidden), self.head.weight, prior)
 
 
 class FlatGPTMix(FlatGPTEmbeds):
@@ -478,3 +490,38 @@ class FlatGPTRVQ(_FlatBackboneModel):
         logits = torch.einsum("bntd,qvd->bqntv", hidden, weight).reshape(b, rows, t, -1)
         new_state = getattr(output, self._cache_arg, None) if cache else None
         return self.head_logits(logits, prior), new_state
+
+
+class FlatGPTEmbedsRVQ(FlatGPTEmbeds):
+    """One position per time step over residual-quantiser codes, one head per level.
+
+    As :class:`FlatGPTEmbeds` (every code row its own table, summed into the step's input),
+    but a row's logits come from its latent's output embedding and its level's head: row
+    ``l * n_latents + j`` is level ``l`` of latent ``j``, and ``code_levels`` is filled from
+    the code dataset. After brain-gen's FlatGPTEmbedsRVQ, the paper's model ("Scaling
+    Next-Brain-Token Prediction for MEG", arXiv 2601.20138).
+    """
+
+    Config: ClassVar[type[BackboneConfig]] = FlatGPTEmbedsRVQConfig
+    label: ClassVar[str] = "flatgpt_embeds_rvq"
+
+    def __init__(self, config: FlatGPTEmbedsRVQConfig) -> None:
+        super().__init__(config)
+        self.levels = config.code_levels
+        self.latents = config.n_channels // config.code_levels
+        self.out_channels = nn.Embedding(self.latents, config.d_model)
+        self.level_heads = nn.Parameter(torch.empty(self.levels, config.vocab_size, config.d_model))
+        nn.init.normal_(self.out_channels.weight, 0.0, 0.02)
+        nn.init.normal_(self.level_heads, 0.0, 0.02)
+        del self.head
+
+    @classmethod
+    def example_config(cls, workdir: Path | None = None) -> BackboneConfig:
+        base = FlatGPTEmbeds.example_config().model_dump()
+        return cls.Config(**{**base, "n_channels": 6, "code_levels": 2})
+
+    def _logits(self, hidden: torch.Tensor, prior: Prior | None) -> torch.Tensor:
+        b, t, _ = hidden.shape
+        per_latent = self.out_norm(hidden[:, None] + self.out_channels.weight[None, :, None])
+        logits = torch.einsum("bntd,qvd->bqntv", per_latent, self.level_heads)
+        return self.head_logits(logits.reshape(b, self.levels * self.latents, t, -1), prior)

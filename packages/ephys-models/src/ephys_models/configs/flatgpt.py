@@ -16,9 +16,11 @@ __all__ = [
     "FlatGPTConfig",
     "FlatGPTEmbedsConfig",
     "FlatGPTMixConfig",
+    "FlatGPTEmbedsRVQConfig",
     "FlatGPTRVQConfig",
     "flatgpt",
     "flatgpt_embeds",
+    "flatgpt_embeds_rvq",
     "flatgpt_mix",
     "flatgpt_rvq",
 ]
@@ -117,8 +119,8 @@ class FlatGPTMixConfig(BackboneConfig):
     )
 
 
-class FlatGPTRVQConfig(BackboneConfig):
-    """Parameters of :class:`ephys_models.flatgpt.FlatGPTRVQ`."""
+class _CodeLevels(BackboneConfig):
+    """Codes of a residual quantiser: ``code_levels`` levels of the rows."""
 
     code_levels: int = Field(
         1,
@@ -126,9 +128,6 @@ class FlatGPTRVQConfig(BackboneConfig):
         description="Residual-quantiser levels of the code rows (filled from the data: "
         "a brainomni or braintokmix code dataset's levels). The rows are level by level: "
         "row l * n_latents + j is level l of latent j.",
-    )
-    tie_level_heads: bool = Field(
-        True, description="Use each level's code embedding matrix as that level's head."
     )
 
     @model_validator(mode="after")
@@ -151,9 +150,24 @@ class FlatGPTRVQConfig(BackboneConfig):
         return problems
 
 
+class FlatGPTRVQConfig(_CodeLevels):
+    """Parameters of :class:`ephys_models.flatgpt.FlatGPTRVQ`."""
+
+    tie_level_heads: bool = Field(
+        True, description="Use each level's code embedding matrix as that level's head."
+    )
+
+
+class FlatGPTEmbedsRVQConfig(_CodeLevels):
+    """Parameters of :class:`ephys_models.flatgpt.FlatGPTEmbedsRVQ`."""
+
+
 flatgpt = LazyComponent("ephys_models.flatgpt:FlatGPT", FlatGPTConfig, metadata={"causal": True})
 flatgpt_rvq = LazyComponent(
     "ephys_models.flatgpt:FlatGPTRVQ", FlatGPTRVQConfig, metadata={"causal": True}
+)
+flatgpt_embeds_rvq = LazyComponent(
+    "ephys_models.flatgpt:FlatGPTEmbedsRVQ", FlatGPTEmbedsRVQConfig, metadata={"causal": True}
 )
 flatgpt_embeds = LazyComponent(
     "ephys_models.flatgpt:FlatGPTEmbeds", FlatGPTEmbedsConfig, metadata={"causal": True}
