@@ -73,7 +73,13 @@ def describe_component(kind: str, name: str) -> dict[str, Any]:
         "version": entry.version,
         "target": entry.target,
         "description": inspect.getdoc(component) or "",
-        "metadata": {key: getattr(component, key) for key in _METADATA if hasattr(component, key)},
+        # class-level facts only: a property (a tokenizer's stride that depends on its
+        # parameters) is not one
+        "metadata": {
+            key: getattr(component, key)
+            for key in _METADATA
+            if hasattr(component, key) and not isinstance(getattr(component, key), property)
+        },
         "params": _params(component.Config),
         "schema": component.Config.model_json_schema(),
         "example": _snippet(kind, name, example),
