@@ -92,7 +92,7 @@ def _make_tokenizer(
 ) -> tuple[Any, dict[str, Any]]:
     """The tokenizer artifact of row ``key`` and what making it cost."""
     from ephys_data.encoding import fit_tokenizer
-    from ephys_eval.bench.runner import train_once
+    from ephys_eval.bench.training import train_once
     from ephys_models.tokenizer_export import export_tokenizer
 
     spec = budget.tokenizers[key]
@@ -159,7 +159,7 @@ def tokenizer_entry(
     from ephys_core.config import load_config
     from ephys_data.encoding import encode_dataset
     from ephys_data.format import PreparedDataset
-    from ephys_eval.bench.runner import train_once
+    from ephys_eval.bench.training import train_once
     from ephys_eval.runner import evaluate
 
     if not budget.code_forecaster:
