@@ -39,7 +39,7 @@ from torch.nn import functional as F
 from ephys_core.components import Component
 from ephys_core.logging import get_logger
 from ephys_models.configs.brainomni import BrainOmniConfig
-from ephys_models.seanet import CausalConv1d, delay, seanet_decoder, seanet_encoder
+from ephys_models.seanet import CausalConv1d, SEANetCodec, delay, seanet_decoder, seanet_encoder
 from ephys_tokenizers.quantizers import ResidualVectorQuantizer
 
 __all__ = ["BrainOmni"]
@@ -89,7 +89,7 @@ class _CrossAttention(nn.Module):
         return x + self.ffn(self.norm_ffn(x))
 
 
-class BrainOmni(Component, nn.Module):
+class BrainOmni(SEANetCodec, Component, nn.Module):
     """A causal, montage-independent tokenizer of MEG/EEG with residual vector quantisation.
 
     1. **Per-sensor encoder**: the same causal SEANet-style stack runs on every sensor's time
@@ -169,32 +169,6 @@ class BrainOmni(Component, nn.Module):
             codebook_size=8,
             levels=2,
         )
-
-    # -- properties ----------------------------------------------------------------------
-    @property
-    def time_stride(self) -> int:
-        """Input samples per code step (``prod(strides)``)."""
-        return self.config.time_stride
-
-    @property
-    def n_latents(self) -> int:
-        """Latent channels per code step."""
-        return self.config.n_latents
-
-    @property
-    def levels(self) -> int:
-        """Residual quantiser levels (codes per latent and step)."""
-        return self.config.levels
-
-    @property
-    def codebook_size(self) -> int:
-        """Codewords per level."""
-        return self.config.codebook_size
-
-    @property
-    def vocab_size(self) -> int:
-        """Codes lie in ``[0, vocab_size)`` (the codebook size of each level)."""
-        return self.config.codebook_size
 
     # -- inputs --------------------------------------------------------------------------
     def _signal(self, inputs: Any) -> torch.Tensor:

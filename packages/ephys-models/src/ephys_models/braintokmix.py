@@ -31,7 +31,7 @@ from torch import nn
 from ephys_core.components import Component
 from ephys_core.logging import get_logger
 from ephys_models.configs.braintokmix import BrainTokMixConfig
-from ephys_models.seanet import CausalConv1d, delay, seanet_decoder, seanet_encoder
+from ephys_models.seanet import CausalConv1d, SEANetCodec, delay, seanet_decoder, seanet_encoder
 from ephys_tokenizers.quantizers import ResidualVectorQuantizer
 
 __all__ = ["BrainTokMix"]
@@ -39,7 +39,7 @@ __all__ = ["BrainTokMix"]
 log = get_logger(__name__)
 
 
-class BrainTokMix(Component, nn.Module):
+class BrainTokMix(SEANetCodec, Component, nn.Module):
     """A causal tokenizer of one montage: channels mixed jointly, ``n_latents`` spatial
     tokens per code step, residual vector quantisation.
 
@@ -106,32 +106,6 @@ class BrainTokMix(Component, nn.Module):
             codebook_size=8,
             levels=2,
         )
-
-    # -- properties ----------------------------------------------------------------------
-    @property
-    def time_stride(self) -> int:
-        """Input samples per code step (``prod(strides)``)."""
-        return self.config.time_stride
-
-    @property
-    def n_latents(self) -> int:
-        """Spatial tokens per code step."""
-        return self.config.n_latents
-
-    @property
-    def levels(self) -> int:
-        """Residual quantiser levels (codes per token and step)."""
-        return self.config.levels
-
-    @property
-    def codebook_size(self) -> int:
-        """Codewords per level."""
-        return self.config.codebook_size
-
-    @property
-    def vocab_size(self) -> int:
-        """Codes lie in ``[0, vocab_size)`` (the codebook size of each level)."""
-        return self.config.codebook_size
 
     # -- the network ---------------------------------------------------------------------
     def _signal(self, inputs: Any) -> torch.Tensor:

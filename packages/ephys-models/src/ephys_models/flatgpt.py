@@ -161,9 +161,49 @@ def positions(config: BackboneConfig, steps: torch.Tensor, n_channels: int, batc
 
 
 class _FlatBackboneModel(TokenModel):
-    """What the FlatGPT models share: the attention window and the context it allows."""
+    """What the FlatGPT models share: the backbone, one pass of it over ``N`` tokens per time
+    step, the attention window and the context it allows."""
 
     config: Any
+
+    def __init__(self, config: BackboneConfig) -> None:
+        super().__init__(config)
+        self.backbone = _backbone(config)
+        self._cache_arg = hf_cache_argument(self.backbone)
+
+    def _past_steps(self, state: Any, tokens_per_step: int) -> int:
+        return 0 if state is None else state.get_seq_length() // tokens_per_step
+
+    def _backbone_pass(
+        self, h: torch.Tensor, state: Any, cache: bool, past: int
+    ) -> tuple[torch.Tensor, Any]:
+        """Token embeddings ``(B, N, T, D)`` (``N`` per time step, after ``past`` cached
+        steps) -> hidden states ``(B, N, T, D)`` and the new cache (``None`` unless
+        ``cache``). The tokens run step by step, the ``N`` of a step within it, under the
+        block-causal mask (with the configured window and sinks)."""
+        b, n, t, _ = h.shape
+        self._check_length(past + t)
+        tokens = h.permute(0, 2, 1, 3).reshape(b, t * n, -1)
+        steps = torch.arange(past, past + t, device=tokens.device)
+        kwargs = {self._cache_arg: state} if state is not None else {}
+        output = self.backbone(
+            inputs_embeds=tokens,
+            attention_mask=self._mask(b, n, t, past, tokens.device),
+            position_ids=positions(self.config, steps, n, b),
+            use_cache=cache,
+            **kwargs,
+        )
+        hidden = output.last_hidden_state.reshape(b, t, n, -1).permute(0, 2, 1, 3)
+        return hidden, getattr(output, self._cache_arg, None) if cache else None
+
+    def _parameters_logged(self, detail: str = "") -> None:
+        log.debug(
+            "%s (%s)%s: %d parameters",
+            self.label,
+            self.config.backbone,
+            detail,
+            sum(p.numel() for p in self.parameters()),
+        )
 
     @property
     def max_context(self) -> int:  # type: ignore[override]
@@ -210,8 +250,6 @@ class FlatGPT(_FlatBackboneModel):
 
     def __init__(self, config: FlatGPTConfig) -> None:
         super().__init__(config)
-        self.backbone = _backbone(config)
-        self._cache_arg = hf_cache_argument(self.backbone)
         std = 0.02
         self.wte = nn.Embedding(config.vocab_size, config.d_model)
         self.context = ContextEmbedding(
@@ -224,11 +262,7 @@ class FlatGPT(_FlatBackboneModel):
             self.head = nn.Linear(config.d_model, config.vocab_size, bias=False)
             nn.init.normal_(self.head.weight, 0.0, std)
         self.add_code_layers(config.d_model)
-        log.debug(
-            "flatgpt (%s): %d parameters",
-            config.backbone,
-            sum(p.numel() for p in self.parameters()),
-        )
+        self._parameters_logged()
 
     @classmethod
     def example_config(cls, workdir: Path | None = None) -> FlatGPTConfig:
@@ -250,26 +284,14 @@ class FlatGPT(_FlatBackboneModel):
         self, inputs: Any, state: Any, cache: bool, prior: Prior | None
     ) -> tuple[torch.Tensor, Any]:
         batch = self.parse(inputs)
-        b, c, t = batch.x.shape
-        past = 0 if state is None else state.get_seq_length() // c
-        self._check_length(past + t)
         h = self.embed_codes(self.wte, batch.x)  # (B, C, T, D)
         extra = self.context(batch, "flatgpt")
         if extra is not None:
             h = h + extra
-        tokens = h.permute(0, 2, 1, 3).reshape(b, t * c, -1)  # step by step, channels within
-        steps = torch.arange(past, past + t, device=tokens.device)
-        kwargs = {self._cache_arg: state} if state is not None else {}
-        output = self.backbone(
-            inputs_embeds=tokens,
-            attention_mask=self._mask(b, c, t, past, tokens.device),
-            position_ids=positions(self.config, steps, c, b),
-            use_cache=cache,
-            **kwargs,
+        hidden, new_state = self._backbone_pass(
+            h, state, cache, self._past_steps(state, batch.x.shape[1])
         )
-        hidden = output.last_hidden_state.reshape(b, t, c, -1).permute(0, 2, 1, 3)
         weight = self.wte.weight if self.head is None else self.head.weight
-        new_state = getattr(output, self._cache_arg, None) if cache else None
         return self.code_logits(hidden, weight, prior), new_state
 
 
@@ -294,8 +316,6 @@ class FlatGPTEmbeds(_FlatBackboneModel):
     def __init__(self, config: BackboneConfig) -> None:
         super().__init__(config)
         cfg = config
-        self.backbone = _backbone(cfg)
-        self._cache_arg = hf_cache_argument(self.backbone)
         width = self._embedding_width()
         self.codes = nn.Embedding(cfg.n_channels * cfg.vocab_size, width)
         self.register_buffer(
@@ -310,10 +330,7 @@ class FlatGPTEmbeds(_FlatBackboneModel):
         for module in (self.codes, self.context, self.out_channels, self.head):
             module.apply(lambda m: gpt_init(m, 0.02))
         self.add_code_layers(cfg.d_model, width)
-        log.debug("%s (%s): %d parameters", self.label, cfg.backbone, self.n_parameters())
-
-    def n_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
+        self._parameters_logged()
 
     def _embedding_width(self) -> int:
         return int(self.config.d_model)
@@ -342,25 +359,14 @@ class FlatGPTEmbeds(_FlatBackboneModel):
         self, inputs: Any, state: Any, cache: bool, prior: Prior | None
     ) -> tuple[torch.Tensor, Any]:
         batch = self.parse(inputs)
-        b, c, t = batch.x.shape
-        past = 0 if state is None else state.get_seq_length()
-        self._check_length(past + t)
         steps = self._combine(self.embed_codes(self.codes, batch.x, self.offsets))  # (B, T, D)
         extra = self.context(batch, self.label)  # (B, 1 or C, T, D) or None
         if extra is not None:
             steps = steps + extra[:, 0]
-        times = torch.arange(past, past + t, device=steps.device)
-        kwargs = {self._cache_arg: state} if state is not None else {}
-        output = self.backbone(
-            inputs_embeds=steps,
-            attention_mask=self._mask(b, 1, t, past, steps.device),
-            position_ids=positions(self.config, times, 1, b),
-            use_cache=cache,
-            **kwargs,
+        hidden, new_state = self._backbone_pass(
+            steps[:, None], state, cache, self._past_steps(state, 1)
         )
-        logits = self._logits(output.last_hidden_state, prior)
-        new_state = getattr(output, self._cache_arg, None) if cache else None
-        return logits, new_state
+        return self._logits(hidden[:, 0], prior), new_state
 
     def _logits(self, hidden: torch.Tensor, prior: Prior | None) -> torch.Tensor:
         """Step states ``(B, T, D)`` -> every channel's logits ``(B, C, T, V)``."""
@@ -422,8 +428,6 @@ class FlatGPTRVQ(_FlatBackboneModel):
         cfg = config
         self.levels = cfg.code_levels
         self.latents = cfg.n_channels // cfg.code_levels
-        self.backbone = _backbone(cfg)
-        self._cache_arg = hf_cache_argument(self.backbone)
         self.codes = nn.Embedding(self.levels * cfg.vocab_size, cfg.d_model)
         level_of_row = torch.arange(cfg.n_channels) // self.latents
         self.register_buffer("offsets", level_of_row[None, :, None] * cfg.vocab_size, False)
@@ -435,30 +439,12 @@ class FlatGPTRVQ(_FlatBackboneModel):
         for module in (self.codes, self.context):
             module.apply(lambda m: gpt_init(m, 0.02))
         self.add_code_layers(cfg.d_model)
-        log.debug(
-            "flatgpt_rvq (%s): %d levels x %d latents, %d parameters",
-            cfg.backbone,
-            self.levels,
-            self.latents,
-            sum(p.numel() for p in self.parameters()),
-        )
+        self._parameters_logged(f", {self.levels} levels x {self.latents} latents")
 
     @classmethod
     def example_config(cls, workdir: Path | None = None) -> FlatGPTRVQConfig:
-        return cls.Config(
-            n_channels=6,
-            code_levels=2,
-            vocab_size=16,
-            n_conditions=2,
-            n_subjects=2,
-            backbone="qwen2_5_vl",
-            d_model=16,
-            n_layers=2,
-            n_heads=2,
-            n_kv_heads=1,
-            ffn_mult=2,
-            context_length=32,
-        )
+        base = FlatGPT.example_config().model_dump(exclude={"tie_embeddings"})
+        return cls.Config(**{**base, "n_channels": 6, "code_levels": 2, "backbone": "qwen2_5_vl"})
 
     def _run(
         self, inputs: Any, state: Any, cache: bool, prior: Prior | None
@@ -466,29 +452,16 @@ class FlatGPTRVQ(_FlatBackboneModel):
         batch = self.parse(inputs)
         b, rows, t = batch.x.shape
         q, n = self.levels, self.latents
-        past = 0 if state is None else state.get_seq_length() // n
-        self._check_length(past + t)
         h = self.codes(batch.x + self.offsets)  # (B, rows, T, D), each level its own table
         h = h.reshape(b, q, n, t, -1).sum(dim=1)  # (B, L, T, D): the levels folded
         extra = self.context(batch, self.label)
         if extra is not None:
             h = h + extra
-        tokens = h.permute(0, 2, 1, 3).reshape(b, t * n, -1)
-        steps = torch.arange(past, past + t, device=tokens.device)
-        kwargs = {self._cache_arg: state} if state is not None else {}
-        output = self.backbone(
-            inputs_embeds=tokens,
-            attention_mask=self._mask(b, n, t, past, tokens.device),
-            position_ids=positions(self.config, steps, n, b),
-            use_cache=cache,
-            **kwargs,
-        )
-        hidden = output.last_hidden_state.reshape(b, t, n, -1).permute(0, 2, 1, 3)  # B L T D
+        hidden, new_state = self._backbone_pass(h, state, cache, self._past_steps(state, n))
         weight = self.codes.weight.reshape(q, self.config.vocab_size, -1)
         if self.heads is not None:
             weight = self.heads
         logits = torch.einsum("bntd,qvd->bqntv", hidden, weight).reshape(b, rows, t, -1)
-        new_state = getattr(output, self._cache_arg, None) if cache else None
         return self.head_logits(logits, prior), new_state
 
 

@@ -19,7 +19,14 @@ from torch.nn import functional as F
 
 from ephys_models.configs.seanet import SEANetCodecConfig
 
-__all__ = ["CausalConv1d", "CausalUpsample1d", "delay", "seanet_decoder", "seanet_encoder"]
+__all__ = [
+    "CausalConv1d",
+    "CausalUpsample1d",
+    "SEANetCodec",
+    "delay",
+    "seanet_decoder",
+    "seanet_encoder",
+]
 
 
 class CausalConv1d(nn.Module):
@@ -103,3 +110,36 @@ def delay(h: torch.Tensor, stride: int) -> torch.Tensor:
     """Delay decoder features by ``stride - 1`` samples (zeros first), so that sample ``n``
     reads code steps ``k`` with ``(k + 1) stride - 1 <= n``: only the samples they cover."""
     return F.pad(h, (stride - 1, 0))[..., : h.shape[-1]]
+
+
+class SEANetCodec:
+    """The code layout of a model configured by a :class:`SEANetCodecConfig`: ``levels``
+    residual-quantiser codes of ``n_latents`` latents per code step of ``time_stride``
+    samples, each in ``[0, codebook_size)``."""
+
+    config: SEANetCodecConfig
+
+    @property
+    def time_stride(self) -> int:
+        """Input samples per code step (``prod(strides)``)."""
+        return self.config.time_stride
+
+    @property
+    def n_latents(self) -> int:
+        """Latent channels per code step."""
+        return self.config.n_latents
+
+    @property
+    def levels(self) -> int:
+        """Residual quantiser levels (codes per latent and step)."""
+        return self.config.levels
+
+    @property
+    def codebook_size(self) -> int:
+        """Codewords per level."""
+        return self.config.codebook_size
+
+    @property
+    def vocab_size(self) -> int:
+        """Codes lie in ``[0, vocab_size)`` (the codebook size of each level)."""
+        return self.config.codebook_size

@@ -28,26 +28,46 @@ from ephys_eval.bench.protocol import SHARED, Budget
 __all__ = ["tokenizer_entry"]
 
 
-def _trainer(steps: int) -> dict[str, Any]:
+def _run(
+    budget: Budget,
+    name: str,
+    dataset: str,
+    dataset_params: dict[str, Any],
+    model: dict[str, Any],
+    loss: str,
+    steps: int,
+    out: Path,
+) -> dict[str, Any]:
+    """A benchmark run configuration: validation and a checkpoint four times, AdamW with the
+    budget's learning rate, warm-up and a cosine decay to a tenth."""
     every = max(steps // 4, 1)
     return {
-        "max_steps": steps,
-        "val_check_interval": every,
-        "check_val_every_n_epoch": None,
-        "limit_val_batches": 20,
-        "log_every_n_steps": max(1, min(25, steps // 10)),
-        "accelerator": "cpu",
-        "devices": 1,
-        "progress_bar": False,
-        "checkpoint": {"every_n_steps": every},
-    }
-
-
-def _optim(budget: Budget, steps: int) -> dict[str, Any]:
-    return {
-        "lr": budget.lr,
-        "warmup_steps": min(budget.warmup_steps, steps // 5),
-        "scheduler": {"name": "cosine", "min_lr_ratio": 0.1},
+        "name": f"bench-{budget.name}-{name}",
+        "seed": SHARED["seed"],
+        "out_dir": str(out / "runs"),
+        "data": {
+            "dataset": {"name": dataset, "params": {**dataset_params, "split": budget.split}},
+            "batch_size": budget.batch_size,
+            "drop_last": False,
+        },
+        "model": model,
+        "loss": {"name": loss},
+        "trainer": {
+            "max_steps": steps,
+            "val_check_interval": every,
+            "check_val_every_n_epoch": None,
+            "limit_val_batches": 20,
+            "log_every_n_steps": max(1, min(25, steps // 10)),
+            "accelerator": "cpu",
+            "devices": 1,
+            "progress_bar": False,
+            "checkpoint": {"every_n_steps": every},
+        },
+        "optim": {
+            "lr": budget.lr,
+            "warmup_steps": min(budget.warmup_steps, steps // 5),
+            "scheduler": {"name": "cosine", "min_lr_ratio": 0.1},
+        },
     }
 
 
@@ -55,30 +75,23 @@ def _learned_run(
     budget: Budget, key: str, spec: dict[str, Any], prepared: Path, channels: Any, out: Path
 ) -> dict[str, Any]:
     """The run configuration that trains a learned tokenizer on the training split."""
-    steps = int(spec["steps"])
-    return {
-        "name": f"bench-{budget.name}-tokenizer-{key}",
-        "seed": SHARED["seed"],
-        "out_dir": str(out / "runs"),
-        "data": {
-            "dataset": {
-                "name": spec["dataset"],
-                "params": {
-                    "roots": [str(prepared)],
-                    "window_seconds": float(spec["window_seconds"]),
-                    "channels": channels,
-                    "split": budget.split,
-                    **spec.get("dataset_params", {}),
-                },
-            },
-            "batch_size": budget.batch_size,
-            "drop_last": False,
-        },
-        "model": {"name": spec["name"], "params": dict(spec.get("model", {}))},
-        "loss": {"name": "tokenizer_reconstruction"},
-        "trainer": _trainer(steps),
-        "optim": _optim(budget, steps),
+    params = {
+        "roots": [str(prepared)],
+        "window_seconds": float(spec["window_seconds"]),
+        "channels": channels,
+        **spec.get("dataset_params", {}),
     }
+    model = {"name": spec["name"], "params": dict(spec.get("model", {}))}
+    return _run(
+        budget,
+        f"tokenizer-{key}",
+        spec["dataset"],
+        params,
+        model,
+        "tokenizer_reconstruction",
+        int(spec["steps"]),
+        out,
+    )
 
 
 def _make_tokenizer(
@@ -117,33 +130,27 @@ def _forecaster_run(
     budget: Budget, key: str, codes: Path, channels: Any, code_rate: float, out: Path
 ) -> dict[str, Any]:
     spec = budget.code_forecaster
-    steps = int(spec["steps"])
-    return {
-        "name": f"bench-{budget.name}-codes-{key}",
-        "seed": SHARED["seed"],
-        "out_dir": str(out / "runs"),
-        "data": {
-            "dataset": {
-                "name": "tokens_next_step",
-                "params": {
-                    "roots": [str(codes)],
-                    "window_seconds": int(spec["window_steps"]) / code_rate,
-                    "channels": channels,
-                    "split": budget.split,
-                },
-            },
-            "batch_size": budget.batch_size,
-            "drop_last": False,
-        },
-        "model": {"name": spec["name"], "params": dict(spec["params"])},
-        "loss": {"name": "cross_entropy"},
-        "trainer": _trainer(steps),
-        "optim": _optim(budget, steps),
-        "evaluation": {
-            "split": "test",
-            "evaluators": [{"name": "decoded_forecast", "params": dict(budget.decoded_evaluation)}],
-        },
+    params = {
+        "roots": [str(codes)],
+        "window_seconds": int(spec["window_steps"]) / code_rate,
+        "channels": channels,
     }
+    model = {"name": spec["name"], "params": dict(spec["params"])}
+    run = _run(
+        budget,
+        f"codes-{key}",
+        "tokens_next_step",
+        params,
+        model,
+        "cross_entropy",
+        int(spec["steps"]),
+        out,
+    )
+    run["evaluation"] = {
+        "split": "test",
+        "evaluators": [{"name": "decoded_forecast", "params": dict(budget.decoded_evaluation)}],
+    }
+    return run
 
 
 def tokenizer_entry(
