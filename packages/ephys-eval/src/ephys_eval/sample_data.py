@@ -18,6 +18,8 @@ from ephys_core.logging import get_logger
 __all__ = [
     "MAX_CHANNELS",
     "channel_choice",
+    "cosine_optim",
+    "cpu_trainer",
     "prepare",
     "preprocessing_stages",
     "simulate_subjects",
@@ -89,6 +91,32 @@ def channel_choice(prepared: Path, simulated: bool) -> list[str] | None:
     return [names[int(i * step)] for i in range(MAX_CHANNELS)]
 
 
+def cpu_trainer(steps: int, checks: int = 4) -> dict[str, Any]:
+    """The trainer section of a CPU run of ``steps`` steps: validation (20 batches) and a
+    checkpoint ``checks`` times."""
+    every = max(steps // checks, 1)
+    return {
+        "max_steps": steps,
+        "val_check_interval": every,
+        "check_val_every_n_epoch": None,
+        "limit_val_batches": 20,
+        "log_every_n_steps": max(1, min(25, steps // 10)),
+        "accelerator": "cpu",
+        "devices": 1,
+        "checkpoint": {"every_n_steps": every},
+    }
+
+
+def cosine_optim(lr: float, warmup_steps: int, steps: int) -> dict[str, Any]:
+    """AdamW at ``lr``, warming up for ``warmup_steps`` (at most a fifth of ``steps``), then a
+    cosine decay to a tenth of ``lr``."""
+    return {
+        "lr": lr,
+        "warmup_steps": min(warmup_steps, steps // 5),
+        "scheduler": {"name": "cosine", "min_lr_ratio": 0.1},
+    }
+
+
 def token_run_config(
     *,
     name: str,
@@ -114,7 +142,6 @@ def token_run_config(
     AdamW warms up for ``warmup_steps`` (at most a fifth of ``steps``) and decays on a cosine
     to a tenth of ``lr``. ``dataset`` adds or overrides ``mulaw_next_step`` parameters.
     """
-    every = max(steps // checks, 1)
     return {
         "name": name,
         "seed": 0,
@@ -137,21 +164,8 @@ def token_run_config(
         },
         "model": {"name": model, "params": dict(model_params)},
         "loss": {"name": "cross_entropy"},
-        "trainer": {
-            "max_steps": steps,
-            "val_check_interval": every,
-            "check_val_every_n_epoch": None,
-            "limit_val_batches": 20,
-            "log_every_n_steps": max(1, min(25, steps // 10)),
-            "accelerator": "cpu",
-            "devices": 1,
-            "checkpoint": {"every_n_steps": every},
-        },
-        "optim": {
-            "lr": lr,
-            "warmup_steps": min(warmup_steps, steps // 5),
-            "scheduler": {"name": "cosine", "min_lr_ratio": 0.1},
-        },
+        "trainer": cpu_trainer(steps, checks),
+        "optim": cosine_optim(lr, warmup_steps, steps),
         "evaluation": {
             "split": evaluation_split,
             "evaluators": [{"name": "token_forecast", "params": dict(evaluation)}],

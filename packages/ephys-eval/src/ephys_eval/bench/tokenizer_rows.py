@@ -24,6 +24,7 @@ from typing import Any
 
 from ephys_core.errors import ConfigError
 from ephys_eval.bench.protocol import SHARED, Budget
+from ephys_eval.sample_data import cosine_optim, cpu_trainer
 
 __all__ = ["tokenizer_entry"]
 
@@ -38,9 +39,9 @@ def _run(
     steps: int,
     out: Path,
 ) -> dict[str, Any]:
-    """A benchmark run configuration: validation and a checkpoint four times, AdamW with the
-    budget's learning rate, warm-up and a cosine decay to a tenth."""
-    every = max(steps // 4, 1)
+    """A benchmark run configuration on the CPU (:func:`~ephys_eval.sample_data.cpu_trainer`,
+    :func:`~ephys_eval.sample_data.cosine_optim`), with the budget's batch, split and
+    learning rate."""
     return {
         "name": f"bench-{budget.name}-{name}",
         "seed": SHARED["seed"],
@@ -52,22 +53,8 @@ def _run(
         },
         "model": model,
         "loss": {"name": loss},
-        "trainer": {
-            "max_steps": steps,
-            "val_check_interval": every,
-            "check_val_every_n_epoch": None,
-            "limit_val_batches": 20,
-            "log_every_n_steps": max(1, min(25, steps // 10)),
-            "accelerator": "cpu",
-            "devices": 1,
-            "progress_bar": False,
-            "checkpoint": {"every_n_steps": every},
-        },
-        "optim": {
-            "lr": budget.lr,
-            "warmup_steps": min(budget.warmup_steps, steps // 5),
-            "scheduler": {"name": "cosine", "min_lr_ratio": 0.1},
-        },
+        "trainer": {**cpu_trainer(steps), "progress_bar": False},
+        "optim": cosine_optim(budget.lr, budget.warmup_steps, steps),
     }
 
 
