@@ -7,13 +7,20 @@ import torch
 from pydantic import ValidationError
 
 from ephys_models.configs.flatgpt import BACKBONES, FlatGPTConfig
-from ephys_models.flatgpt import FlatGPT, block_causal_mask
+from ephys_models.flatgpt import FlatGPT
 from ephys_models.generation import Sampler
+from ephys_models.transformer import block_causal_mask
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
+#: every backbone, and qwen3 with mixture-of-experts MLPs (Qwen3-MoE)
+VARIANTS = (*BACKBONES, "qwen3_moe")
+
+
 def build(backbone: str, seed: int = 0, **overrides) -> FlatGPT:
+    if backbone == "qwen3_moe":
+        backbone, overrides = "qwen3", {"mlp": "moe", "n_experts": 4, **overrides}
     params = {**FlatGPT.example_config().model_dump(), "backbone": backbone, **overrides}
     if backbone == "gpt2":
         params["n_kv_heads"] = None
@@ -45,7 +52,7 @@ def test_the_mask_is_block_causal():
     assert torch.equal(after_two, torch.ones(2, 6, dtype=torch.bool))
 
 
-@pytest.mark.parametrize("backbone", BACKBONES)
+@pytest.mark.parametrize("backbone", VARIANTS)
 def test_each_output_reads_every_channel_up_to_its_step_and_nothing_later(backbone):
     model = build(backbone)
     x = ids(model, batch=1)
@@ -71,7 +78,7 @@ def test_each_output_reads_every_channel_up_to_its_step_and_nothing_later(backbo
             assert not bool(touched[:, step + 1 :].any()), (backbone, channel, step)
 
 
-@pytest.mark.parametrize("backbone", BACKBONES)
+@pytest.mark.parametrize("backbone", VARIANTS)
 def test_cached_generation_equals_recomputing_the_window(backbone):
     model = build(backbone)
     context = ids(model, batch=2, steps=5, seed=1)
@@ -98,6 +105,21 @@ def test_the_backbones_differ_and_positions_are_time_steps():
         model.context.channel.weight.copy_(swapped)
         b = model(x[:, [1, 0, 2]])
     torch.testing.assert_close(b, a[:, [1, 0, 2]], atol=1e-5, rtol=1e-4)
+
+
+def test_qwen3_moe_routes_to_experts_and_its_balancing_loss_reaches_the_routers():
+    dense, moe = build("qwen3"), build("qwen3_moe")
+    x = ids(moe)
+    dense(x)
+    assert dense.auxiliary_loss() is None
+    moe(x)
+    aux = moe.auxiliary_loss()
+    assert aux is not None and aux.item() >= 0.01 * moe.config.experts_per_token * 0.99
+    aux.backward()
+    gates = [layer.mlp.gate.weight.grad for layer in moe.backbone.layers]
+    assert all(g is not None and g.abs().sum().item() > 0 for g in gates)
+    with pytest.raises(ValidationError, match="mixture-of-experts"):
+        FlatGPTConfig(**{**FlatGPT.example_config().model_dump(), "mlp": "moe"})  # qwen2
 
 
 def test_grouped_query_attention_shrinks_the_key_value_projections():

@@ -102,7 +102,17 @@ def test_subject_changes_outputs(model):
     assert not torch.allclose(a, b)
 
 
-@pytest.mark.parametrize("name", MODELS)
+#: models built around condition labels: they refuse n_conditions=0
+CONDITIONED = {"gpt2meg_cond"}
+
+
+@pytest.mark.parametrize("name", sorted(CONDITIONED))
+def test_a_conditioned_model_refuses_data_without_conditions(name):
+    with pytest.raises(ValidationError, match="n_conditions is 0"):
+        build(name, n_conditions=0)
+
+
+@pytest.mark.parametrize("name", sorted(set(MODELS) - CONDITIONED))
 def test_condition_labels_without_condition_embeddings_are_an_error(name):
     model = build(name, n_conditions=0)
     inputs = tokens(build(name), batch=1, n_times=6)

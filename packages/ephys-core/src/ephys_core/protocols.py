@@ -68,6 +68,10 @@ class Model(Protocol):
     input_time_axis, output_time_axis
         Axes of time in the primary input and output tensors (default ``-1`` and ``-2``: a
         ``(B, C, T)`` input giving ``(B, C, T, V)`` logits).
+
+    A model may also define ``auxiliary_loss() -> Tensor | None``: a term of its last forward
+    pass that training adds to the loss (a mixture of experts' load balancing, say), logged
+    as ``<stage>/aux_loss``.
     """
 
     Config: ClassVar[type[BaseModel]]

@@ -11,7 +11,9 @@ Positions are time steps: the channels of a step share one (the backbone's learn
 position), and a learned channel embedding tells them apart.
 
 The backbone is built from a configuration (never downloaded): GPT-2, Llama (the SmolLM
-architecture), Qwen2 or Qwen3, with grouped-query attention where the family has it. The mask
+architecture), Qwen2 or Qwen3 (Qwen3-MoE with ``mlp: moe``, whose load-balancing loss joins
+the training objective through ``auxiliary_loss``), with grouped-query attention where the
+family has it. The mask
 is passed as a boolean 4-D mask and the backbones run with ``sdpa`` attention, the one
 implementation that honours such masks in all four families (tested by the conformance
 suite's causality checks and by the cache test).
@@ -42,7 +44,10 @@ from ephys_models.configs.flatgpt import (
     FlatGPTMixConfig,
     FlatGPTRVQConfig,
 )
+from ephys_models.configs.token import TINY_EXAMPLE
+from ephys_models.rvq_levels import fold_levels, level_logits, level_offsets
 from ephys_models.token_model import TokenModel
+from ephys_models.transformer import block_causal_mask, load_balancing_loss
 
 __all__ = [
     "FlatGPT",
@@ -50,31 +55,9 @@ __all__ = [
     "FlatGPTEmbedsRVQ",
     "FlatGPTMix",
     "FlatGPTRVQ",
-    "block_causal_mask",
 ]
 
 log = get_logger(__name__)
-
-
-def block_causal_mask(
-    batch: int,
-    n_channels: int,
-    new_steps: int,
-    past_steps: int = 0,
-    device: Any = None,
-    window: int | None = None,
-    sinks: int = 0,
-) -> torch.Tensor:
-    """Boolean ``(B, 1, new * C, (past + new) * C)`` mask: a token of step ``t`` may attend to
-    every token of steps ``<= t`` (``True``), none of later steps; with a ``window``, only to
-    steps ``> t - window``, and always to the first ``sinks`` steps."""
-    query = torch.arange(past_steps, past_steps + new_steps, device=device)
-    key = torch.arange(past_steps + new_steps, device=device)
-    allowed = key[None, :] <= query[:, None]
-    if window is not None:
-        allowed &= (key[None, :] > query[:, None] - window) | (key[None, :] < sinks)
-    allowed = allowed.repeat_interleave(n_channels, 0).repeat_interleave(n_channels, 1)
-    return allowed[None, None].expand(batch, 1, -1, -1)
 
 
 def _backbone(config: BackboneConfig) -> nn.Module:
@@ -115,6 +98,15 @@ def _hf_decoder(config: BackboneConfig) -> nn.Module:
     family = {"llama": "Llama", "qwen2": "Qwen2", "qwen3": "Qwen3", "qwen2_5_vl": "Qwen2_5_VLText"}[
         cfg.backbone
     ]
+    if cfg.mlp == "moe":  # qwen3 (the only MoE_BACKBONES entry)
+        family = "Qwen3Moe"
+        common.update(
+            num_experts=cfg.n_experts,
+            num_experts_per_tok=cfg.experts_per_token,
+            moe_intermediate_size=cfg.expert_ffn_mult * cfg.d_model,
+            norm_topk_prob=True,
+            decoder_sparse_step=1,
+        )
     head_dim = cfg.d_model // cfg.n_heads
     rope: dict[str, Any] = {"rope_type": "default", "rope_theta": cfg.rope_theta}
     if cfg.rope_scaling != "none":
@@ -170,6 +162,11 @@ class _FlatBackboneModel(TokenModel):
         super().__init__(config)
         self.backbone = _backbone(config)
         self._cache_arg = hf_cache_argument(self.backbone)
+        self._aux_loss: torch.Tensor | None = None
+
+    def auxiliary_loss(self) -> torch.Tensor | None:
+        """The weighted load-balancing loss of the last forward pass (``mlp: moe``)."""
+        return self._aux_loss
 
     def _past_steps(self, state: Any, tokens_per_step: int) -> int:
         return 0 if state is None else state.get_seq_length() // tokens_per_step
@@ -185,7 +182,10 @@ class _FlatBackboneModel(TokenModel):
         self._check_length(past + t)
         tokens = h.permute(0, 2, 1, 3).reshape(b, t * n, -1)
         steps = torch.arange(past, past + t, device=tokens.device)
-        kwargs = {self._cache_arg: state} if state is not None else {}
+        kwargs: dict[str, Any] = {self._cache_arg: state} if state is not None else {}
+        moe = self.config.mlp == "moe"
+        if moe:
+            kwargs["output_router_logits"] = True
         output = self.backbone(
             inputs_embeds=tokens,
             attention_mask=self._mask(b, n, t, past, tokens.device),
@@ -194,6 +194,10 @@ class _FlatBackboneModel(TokenModel):
             **kwargs,
         )
         hidden = output.last_hidden_state.reshape(b, t, n, -1).permute(0, 2, 1, 3)
+        if moe:
+            self._aux_loss = self.config.moe_aux_weight * load_balancing_loss(
+                list(output.router_logits), self.config.experts_per_token
+            )
         return hidden, getattr(output, self._cache_arg, None) if cache else None
 
     def _parameters_logged(self, detail: str = "") -> None:
@@ -266,19 +270,7 @@ class FlatGPT(_FlatBackboneModel):
 
     @classmethod
     def example_config(cls, workdir: Path | None = None) -> FlatGPTConfig:
-        return cls.Config(
-            n_channels=3,
-            vocab_size=16,
-            n_conditions=2,
-            n_subjects=2,
-            backbone="qwen2",
-            d_model=16,
-            n_layers=2,
-            n_heads=2,
-            n_kv_heads=1,
-            ffn_mult=2,
-            context_length=32,
-        )
+        return cls.Config(**TINY_EXAMPLE, backbone="qwen2", n_kv_heads=1, ffn_mult=2)
 
     def _run(
         self, inputs: Any, state: Any, cache: bool, prior: Prior | None
@@ -341,19 +333,7 @@ class FlatGPTEmbeds(_FlatBackboneModel):
 
     @classmethod
     def example_config(cls, workdir: Path | None = None) -> BackboneConfig:
-        return cls.Config(
-            n_channels=3,
-            vocab_size=16,
-            n_conditions=2,
-            n_subjects=2,
-            backbone="llama",
-            d_model=16,
-            n_layers=2,
-            n_heads=2,
-            n_kv_heads=1,
-            ffn_mult=2,
-            context_length=32,
-        )
+        return cls.Config(**TINY_EXAMPLE, backbone="llama", n_kv_heads=1, ffn_mult=2)
 
     def _run(
         self, inputs: Any, state: Any, cache: bool, prior: Prior | None
@@ -427,10 +407,11 @@ class FlatGPTRVQ(_FlatBackboneModel):
         super().__init__(config)
         cfg = config
         self.levels = cfg.code_levels
-        self.latents = cfg.n_channels // cfg.code_levels
+        self.latents = cfg.n_latents
         self.codes = nn.Embedding(self.levels * cfg.vocab_size, cfg.d_model)
-        level_of_row = torch.arange(cfg.n_channels) // self.latents
-        self.register_buffer("offsets", level_of_row[None, :, None] * cfg.vocab_size, False)
+        self.register_buffer(
+            "offsets", level_offsets(cfg.n_channels, self.levels, cfg.vocab_size), False
+        )
         self.context = ContextEmbedding(self.latents, cfg.n_conditions, cfg.n_subjects, cfg.d_model)
         self.heads = None
         if not cfg.tie_level_heads:
@@ -450,19 +431,18 @@ class FlatGPTRVQ(_FlatBackboneModel):
         self, inputs: Any, state: Any, cache: bool, prior: Prior | None
     ) -> tuple[torch.Tensor, Any]:
         batch = self.parse(inputs)
-        b, rows, t = batch.x.shape
-        q, n = self.levels, self.latents
-        h = self.codes(batch.x + self.offsets)  # (B, rows, T, D), each level its own table
-        h = h.reshape(b, q, n, t, -1).sum(dim=1)  # (B, L, T, D): the levels folded
+        # (B, N, T, D): each row embedded by its level's table, a latent's levels summed
+        h = fold_levels(self.codes(batch.x + self.offsets), self.levels)
         extra = self.context(batch, self.label)
         if extra is not None:
             h = h + extra
-        hidden, new_state = self._backbone_pass(h, state, cache, self._past_steps(state, n))
-        weight = self.codes.weight.reshape(q, self.config.vocab_size, -1)
+        hidden, new_state = self._backbone_pass(
+            h, state, cache, self._past_steps(state, self.latents)
+        )
+        weight = self.codes.weight.reshape(self.levels, self.config.vocab_size, -1)
         if self.heads is not None:
             weight = self.heads
-        logits = torch.einsum("bntd,qvd->bqntv", hidden, weight).reshape(b, rows, t, -1)
-        return self.head_logits(logits, prior), new_state
+        return self.head_logits(level_logits(hidden, weight), prior), new_state
 
 
 class FlatGPTEmbedsRVQ(FlatGPTEmbeds):
@@ -481,7 +461,7 @@ class FlatGPTEmbedsRVQ(FlatGPTEmbeds):
     def __init__(self, config: FlatGPTEmbedsRVQConfig) -> None:
         super().__init__(config)
         self.levels = config.code_levels
-        self.latents = config.n_channels // config.code_levels
+        self.latents = config.n_latents
         self.out_channels = nn.Embedding(self.latents, config.d_model)
         self.level_heads = nn.Parameter(torch.empty(self.levels, config.vocab_size, config.d_model))
         nn.init.normal_(self.out_channels.weight, 0.0, 0.02)
@@ -494,7 +474,5 @@ class FlatGPTEmbedsRVQ(FlatGPTEmbeds):
         return cls.Config(**{**base, "n_channels": 6, "code_levels": 2})
 
     def _logits(self, hidden: torch.Tensor, prior: Prior | None) -> torch.Tensor:
-        b, t, _ = hidden.shape
         per_latent = self.out_norm(hidden[:, None] + self.out_channels.weight[None, :, None])
-        logits = torch.einsum("bntd,qvd->bqntv", per_latent, self.level_heads)
-        return self.head_logits(logits.reshape(b, self.levels * self.latents, t, -1), prior)
+        return self.head_logits(level_logits(per_latent, self.level_heads), prior)

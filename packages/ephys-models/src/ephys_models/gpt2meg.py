@@ -14,17 +14,17 @@ from torch import nn
 from transformers import GPT2Config, GPT2Model
 
 from ephys_core.logging import get_logger
-from ephys_models._layers import ContextEmbedding, gpt_init, hf_cache_argument
-from ephys_models.codes import Prior
+from ephys_models._layers import hf_cache_argument
+from ephys_models.channel_folded import ChannelFoldedModel
 from ephys_models.configs.gpt2meg import GPT2MEGConfig
-from ephys_models.token_model import TokenModel
+from ephys_models.configs.token import TINY_EXAMPLE
 
 __all__ = ["GPT2MEG"]
 
 log = get_logger(__name__)
 
 
-class GPT2MEG(TokenModel):
+class GPT2MEG(ChannelFoldedModel):
     """A GPT-2 transformer forecasting the next mu-law token of every channel.
 
     Channels are folded into the batch: each channel is its own causal sequence over time, and
@@ -58,63 +58,23 @@ class GPT2MEG(TokenModel):
         )
         self.backbone = GPT2Model(hf_config)
         self._cache_arg = hf_cache_argument(self.backbone)
-        self.context = ContextEmbedding(
-            config.n_channels, config.n_conditions, config.n_subjects, config.d_model
-        )
-        std = hf_config.initializer_range
-        self.context.apply(lambda module: gpt_init(module, std))
-        self.head = None
-        if not config.tie_embeddings and config.head == "softmax":
-            self.head = nn.Linear(config.d_model, config.vocab_size, bias=False)
-            nn.init.normal_(self.head.weight, 0.0, std)
-        self.add_code_layers(config.d_model)
+        self.add_context_and_head(hf_config.initializer_range)
         log.debug("gpt2meg: %d parameters", sum(p.numel() for p in self.parameters()))
 
     @classmethod
     def example_config(cls, workdir: Path | None = None) -> GPT2MEGConfig:
-        return cls.Config(
-            n_channels=3,
-            vocab_size=16,
-            n_conditions=2,
-            n_subjects=2,
-            d_model=16,
-            n_layers=2,
-            n_heads=2,
-            context_length=32,
-            dropout=0.1,
-        )
+        return cls.Config(**TINY_EXAMPLE, dropout=0.1)
 
-    # -- forward --------------------------------------------------------------------------
+    def code_table(self) -> nn.Embedding:
+        return self.backbone.wte
 
-    def _embed(self, inputs: Any) -> tuple[torch.Tensor, tuple[int, int, int]]:
-        batch = self.parse(inputs)
-        b, c, t = batch.x.shape
-        h = self.embed_codes(self.backbone.wte, batch.x)  # (B, C, T, D)
-        extra = self.context(batch, "gpt2meg")
-        if extra is not None:
-            h = h + extra
-        return h.reshape(b * c, t, -1), (b, c, t)
-
-    def _logits(
-        self, hidden: torch.Tensor, shape: tuple[int, int, int], prior: Prior | None
-    ) -> torch.Tensor:
-        weight = self.backbone.wte.weight if self.head is None else self.head.weight
-        if prior is not None:  # (B, C, T) -> (B * C, T), like the hidden states
-            prior = (prior[0].reshape(hidden.shape[:-1]), prior[1].reshape(hidden.shape[:-1]))
-        return self.code_logits(hidden, weight, prior).reshape(*shape, -1)
-
-    def _run(
-        self, inputs: Any, state: Any, cache: bool, prior: Prior | None
-    ) -> tuple[torch.Tensor, Any]:
-        embeds, shape = self._embed(inputs)
+    def _network(self, h: torch.Tensor, batch: Any, state: Any, cache: bool) -> Any:
         past = 0 if state is None else state.get_seq_length()
-        if past + shape[2] > self.config.context_length:
+        if past + h.shape[1] > self.config.context_length:
             raise ValueError(
-                f"gpt2meg: {past + shape[2]} time steps exceed context_length="
+                f"gpt2meg: {past + h.shape[1]} time steps exceed context_length="
                 f"{self.config.context_length}; use a shorter window or a larger context_length"
             )
         kwargs = {self._cache_arg: state} if state is not None else {}
-        output = self.backbone(inputs_embeds=embeds, use_cache=cache, **kwargs)
-        return self._logits(output.last_hidden_state, shape, prior), getattr(
-            output, self._cache_arg, None
-        )
+        output = self.backbone(inputs_embeds=h, use_cache=cache, **kwargs)
+        return output.last_hidden_state, getattr(output, self._cache_arg, None)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Literal, Self
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
 from ephys_core.components import LazyComponent
-from ephys_models.configs.token import AttentionConfig
+from ephys_models.configs.code_levels import CodeLevelsConfig
+from ephys_models.configs.decoder import DecoderConfig
 
 __all__ = [
     "BACKBONES",
+    "MOE_BACKBONES",
     "BackboneConfig",
     "FlatGPTConfig",
     "FlatGPTEmbedsConfig",
@@ -28,35 +29,26 @@ __all__ = [
 #: Hugging Face causal-LM families a flatgpt backbone is built from (from a config, never
 #: downloaded)
 BACKBONES = ("gpt2", "llama", "qwen2", "qwen3", "qwen2_5_vl")
+#: backbones whose MLPs may be mixtures of experts (``mlp: moe``)
+MOE_BACKBONES = ("qwen3",)
 
 
-class BackboneConfig(AttentionConfig):
+class BackboneConfig(DecoderConfig):
     """The Hugging Face decoder of the FlatGPT family."""
 
     backbone: Literal["gpt2", "llama", "qwen2", "qwen3", "qwen2_5_vl"] = Field(
         "qwen2",
         description="Hugging Face decoder family the transformer is built from: gpt2 "
         "(learned positions), llama (SmolLM-style), qwen2 or qwen3 (rotary positions, "
-        "grouped-query attention), or qwen2_5_vl (the Qwen2.5-VL text decoder, with 3-D "
-        "rotary positions: time step, channel, level).",
+        "grouped-query attention; qwen3 with mlp: moe is Qwen3-MoE), or qwen2_5_vl (the "
+        "Qwen2.5-VL text decoder, with 3-D rotary positions: time step, channel, level).",
     )
-    d_model: int = Field(256, gt=0, description="Width of the transformer.")
-    n_layers: int = Field(4, gt=0, description="Transformer blocks.")
-    n_heads: int = Field(4, gt=0, description="Attention heads; must divide d_model.")
-    n_kv_heads: int | None = Field(
-        None,
-        gt=0,
-        description="Key/value heads (grouped-query attention; must divide n_heads). Unset: "
-        "one per attention head. Not for gpt2.",
-    )
-    ffn_mult: int = Field(4, gt=0, description="MLP width in multiples of d_model.")
     dropout: float = Field(
         0.0,
         ge=0,
         lt=1,
         description="Dropout of attention (and of gpt2's embeddings and residuals).",
     )
-    rope_theta: float = Field(10000.0, gt=0, description="Base of the rotary positions (not gpt2).")
     rope_scaling: Literal["none", "linear", "yarn"] = Field(
         "none",
         description="Context extension of the rotary positions: linear interpolation or YaRN "
@@ -65,34 +57,21 @@ class BackboneConfig(AttentionConfig):
     rope_factor: float = Field(
         1.0, ge=1.0, description="How many times longer than trained the positions stretch."
     )
-    sliding_window: int | None = Field(
-        None,
-        gt=0,
-        description="Attend only to the last sliding_window time steps (all their channels). "
-        "Unset: the whole context.",
-    )
-    attention_sinks: int = Field(
-        0,
-        ge=0,
-        description="With a sliding window, the first attention_sinks time steps of the "
-        "window stay visible to every later step (attention sinks, Xiao et al. 2023).",
-    )
 
     @model_validator(mode="after")
-    def _check_heads(self) -> Self:
-        if self.n_kv_heads is not None:
-            if self.backbone == "gpt2":
+    def _check_backbone(self) -> Self:
+        if self.backbone == "gpt2":
+            if self.n_kv_heads is not None:
                 raise ValueError("gpt2 has no grouped-query attention; leave n_kv_heads unset")
-            if self.n_heads % self.n_kv_heads:
-                raise ValueError(
-                    f"n_kv_heads ({self.n_kv_heads}) must divide n_heads ({self.n_heads})"
-                )
-        if self.backbone == "gpt2" and self.rope_scaling != "none":
-            raise ValueError("gpt2 has learned positions, not rotary ones; leave rope_scaling")
+            if self.rope_scaling != "none":
+                raise ValueError("gpt2 has learned positions, not rotary ones; leave rope_scaling")
         if self.rope_scaling == "none" and self.rope_factor != 1.0:
             raise ValueError("rope_factor needs rope_scaling: linear or yarn")
-        if self.attention_sinks and self.sliding_window is None:
-            raise ValueError("attention_sinks need a sliding_window")
+        if self.mlp == "moe" and self.backbone not in MOE_BACKBONES:
+            raise ValueError(
+                f"mlp: moe needs a backbone with mixture-of-experts layers "
+                f"({', '.join(MOE_BACKBONES)}); {self.backbone} has none"
+            )
         return self
 
 
@@ -119,35 +98,8 @@ class FlatGPTMixConfig(BackboneConfig):
     )
 
 
-class _CodeLevels(BackboneConfig):
-    """Codes of a residual quantiser: ``code_levels`` levels of the rows."""
-
-    code_levels: int = Field(
-        1,
-        ge=1,
-        description="Residual-quantiser levels of the code rows (filled from the data: "
-        "a brainomni or braintokmix code dataset's levels). The rows are level by level: "
-        "row l * n_latents + j is level l of latent j.",
-    )
-
-    @model_validator(mode="after")
-    def _levels_divide_rows(self) -> Self:
-        if self.n_channels % self.code_levels:
-            raise ValueError(
-                f"code_levels ({self.code_levels}) must divide the code rows n_channels "
-                f"({self.n_channels})"
-            )
-        return self
-
-    def check_data(self, data_spec: Mapping[str, Any]) -> list[str]:
-        problems = super().check_data(data_spec)
-        levels = data_spec.get("code_levels")
-        if levels is not None and int(levels) != self.code_levels:
-            problems.append(
-                f"code_levels is {self.code_levels}, but the data's codes have {int(levels)} "
-                "levels (leave code_levels unset to take it from the data)"
-            )
-        return problems
+class _CodeLevels(CodeLevelsConfig, BackboneConfig):
+    """A backbone over residual-quantiser codes: ``code_levels`` levels of the rows."""
 
 
 class FlatGPTRVQConfig(_CodeLevels):

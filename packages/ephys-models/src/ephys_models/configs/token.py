@@ -12,6 +12,20 @@ from ephys_core.components import ComponentConfig
 __all__ = ["AttentionConfig", "TokenModelConfig", "WindowedTokenModelConfig"]
 
 
+#: the sizes the transformer token models' example configurations share (tiny: the
+#: conformance suite builds and runs them in milliseconds)
+TINY_EXAMPLE: dict[str, int] = {
+    "n_channels": 3,
+    "vocab_size": 16,
+    "n_conditions": 2,
+    "n_subjects": 2,
+    "d_model": 16,
+    "n_layers": 2,
+    "n_heads": 2,
+    "context_length": 32,
+}
+
+
 class TokenModelConfig(ComponentConfig):
     """Fields every token model shares; the engine fills them from the dataset when unset."""
 

@@ -44,7 +44,10 @@ class EphysModule(pl.LightningModule):
         The dataset's ``data_spec()`` (kept in checkpoints for evaluation and export).
 
     Logged metrics are ``train/loss``, ``val/loss``, ``test/loss`` and ``<stage>/<metric>`` for
-    every metric the loss declares.
+    every metric the loss declares. A model with an ``auxiliary_loss()`` method (a term of its
+    last forward pass, such as a mixture of experts' load balancing) has it logged as
+    ``<stage>/aux_loss`` and added to the training objective; the logged ``loss`` stays the
+    data loss, comparable between models.
     """
 
     def __init__(self, config: RunConfig, data_spec: Mapping[str, Any]) -> None:
@@ -102,6 +105,19 @@ class EphysModule(pl.LightningModule):
             batch_size=size,
             sync_dist=sync,
         )
+        auxiliary = getattr(self.model, "auxiliary_loss", None)
+        aux = auxiliary() if auxiliary is not None else None
+        if aux is not None:  # e.g. MoE load balancing: optimised, not part of the data loss
+            self.log(
+                f"{stage}/aux_loss",
+                aux,
+                on_step=False,
+                on_epoch=True,
+                batch_size=size,
+                sync_dist=sync,
+            )
+            if stage == "train":
+                return result["loss"] + aux
         for name in self.metric_names:
             self.log(
                 f"{stage}/{name}",
