@@ -46,7 +46,7 @@ TINY = Budget(
 
 
 def test_the_protocol_is_versioned_and_hashed():
-    assert PROTOCOL == "ephys-forecast/3"
+    assert PROTOCOL == "ephys-forecast/4"
     assert set(BUDGETS) == {"smoke", "standard"}
     hashes = {protocol_hash(b) for b in BUDGETS.values()}
     assert len(hashes) == 2  # the budget is part of what is hashed
@@ -116,7 +116,7 @@ def test_a_run_on_a_prepared_dataset_writes_the_leaderboard(tmp_path):
 def test_bad_budgets_and_models_are_one_line_errors(tmp_path):
     with pytest.raises(ConfigError, match="unknown budget 'huge'"):
         run_benchmark(tmp_path, budget="huge")
-    with pytest.raises(ConfigError, match="configures .*gpt2meg, stgpt2meg, wavenet, not lstm"):
+    with pytest.raises(ConfigError, match="configures .*gpt2meg, .*stgpt2meg, wavenet, not lstm"):
         run_benchmark(tmp_path, budget="smoke", models=["lstm"])
     result = CliRunner().invoke(app, ["bench", "--budget", "huge", "--out", str(tmp_path)])
     assert result.exit_code == 1
@@ -164,6 +164,13 @@ def test_tokenizer_rows_score_each_tokenizers_codes_in_signal_space(tmp_path):
                 "steps": 4,
                 "window_steps": 20,
             },
+            "code_models": {
+                "brainomni_forecast": {
+                    "tokenizer": "brainomni",
+                    "params": {"d_model": 8, "n_layers": 1, "n_heads": 2, "context_length": 32},
+                    "steps": 4,
+                },
+            },
             "decoded_evaluation": {
                 "n_contexts": 4,
                 "horizon_seconds": 0.4,
@@ -179,22 +186,31 @@ def test_tokenizer_rows_score_each_tokenizers_codes_in_signal_space(tmp_path):
         run_benchmark(tmp_path / "bench", budget=budget, data=data, tokenizers=["bpe"])
     lines: list[str] = []
     result = run_benchmark(tmp_path / "bench", budget=budget, data=data, progress=lines.append)
-    rows = {r["tokenizer"]: r for r in result.leaderboard["tokenizer_rows"]}
-    assert set(rows) == {"quantile", "brainomni"}
-    quantile, learned = rows["quantile"], rows["brainomni"]
+    rows = {(r["tokenizer"], r["forecaster"]): r for r in result.leaderboard["tokenizer_rows"]}
+    assert set(rows) == {
+        ("quantile", "wavenet"),
+        ("brainomni", "wavenet"),
+        ("brainomni", "brainomni_forecast"),  # a code model on brainomni's codes only
+    }
+    quantile, learned = rows["quantile", "wavenet"], rows["brainomni", "wavenet"]
+    coded = rows["brainomni", "brainomni_forecast"]
+    assert coded["codes"] == learned["codes"] and coded["identity"] == learned["identity"]
     assert quantile["codes"].startswith("8 rows x 32 codes, 1 sample")
     assert learned["codes"].startswith("4 rows x 16 codes, 4 sample")  # 2 levels x 2 latents
     for row in rows.values():
         assert set(row["signal"]) == {"model", "decoded_real", "ar", "var", "real_other"}
         assert row["signal"]["model"]["psd_log_distance"]["value"] >= 0
-        assert row["cross_entropy"]["value"] > 0 and row["forecaster"] == "wavenet"
+        assert row["cross_entropy"]["value"] > 0
+        assert row["generation"]["codes_per_s"] > 0
     assert learned["tokenizer_train_seconds"] > 0 == quantile["tokenizer_train_seconds"]
     markdown = (tmp_path / "bench" / "leaderboard.md").read_text()
     assert "## Forecasting on each tokenizer's codes, in signal space" in markdown
-    assert "| quantile | 8 rows x 32 codes" in markdown and "| brainomni | 4 rows" in markdown
+    assert "| quantile | wavenet | 8 rows x 32 codes" in markdown
+    assert "| brainomni | brainomni_forecast | 4 rows" in markdown
     assert (tmp_path / "bench" / "reports" / "codes-brainomni" / "report.md").is_file()
+    assert "(reports/codes-brainomni-brainomni_forecast/report.md)" in markdown
     # a second run reuses every training run: the tokenizer's and the forecasters'
     lines.clear()
     run_benchmark(tmp_path / "bench", budget=budget, data=data, progress=lines.append)
     assert not any(line.startswith("training") for line in lines), lines
-    assert sum("reusing the finished training run" in line for line in lines) == 4
+    assert sum("reusing the finished training run" in line for line in lines) == 5

@@ -49,6 +49,63 @@ def tiny_run(root, out, name="run", **sections):
     return config
 
 
+def dataset_section(name, root, window_seconds, **params):
+    """The dataset ``name`` over ``root``, split 60/20/20."""
+    return {
+        "name": name,
+        "params": {
+            "roots": [str(root)],
+            "window_seconds": window_seconds,
+            "split": {"val": 0.2, "test": 0.2},
+            **params,
+        },
+    }
+
+
+#: a tiny flatgpt_rvq on a Qwen2.5-VL decoder (the flagship path's model)
+TINY_FLATGPT_RVQ = {
+    "name": "flatgpt_rvq",
+    "params": {
+        "backbone": "qwen2_5_vl",
+        "d_model": 16,
+        "n_layers": 1,
+        "n_heads": 2,
+        "n_kv_heads": 1,
+        "context_length": 64,
+    },
+}
+
+
+def tiny_code_run(roots, out, name, model, dataset="tokens_next_step", **data):
+    """A 3-step run of ``model`` on the codes in ``roots`` (30 code steps at 25 Hz a window),
+    evaluated by a tiny ``decoded_forecast``; ``data`` adds keys to the data section."""
+    return tiny_run(
+        roots,
+        out,
+        name=name,
+        data={"dataset": dataset_section(dataset, roots, 1.2), **data},
+        model=model,
+        evaluation={
+            "split": "test",
+            "evaluators": [
+                {
+                    "name": "decoded_forecast",
+                    "params": {
+                        "n_contexts": 4,
+                        "horizon_seconds": 0.8,
+                        "fit_segments": 4,
+                        "fit_seconds": 4.0,
+                        "ar_max_order": 4,
+                        "var_orders": [1, 2],
+                        "n_boot": 20,
+                    },
+                }
+            ],
+        },
+        trainer={"max_steps": 3},
+    )
+
+
 def train_tokenizer_briefly(root, out, dataset, params, model, model_params, metrics):
     """Train a tokenizer model 3 steps on ``dataset`` and check what the engine logged; then
     check that a 30-sample window (not a multiple of the time stride) is refused."""
@@ -61,18 +118,7 @@ def train_tokenizer_briefly(root, out, dataset, params, model, model_params, met
     config = tiny_run(
         root,
         out,
-        data={
-            "dataset": {
-                "name": dataset,
-                "params": {
-                    "roots": [str(root)],
-                    "window_seconds": 0.32,
-                    "split": {"val": 0.2, "test": 0.2},
-                    **params,
-                },
-            },
-            "batch_size": 4,
-        },
+        data={"dataset": dataset_section(dataset, root, 0.32, **params), "batch_size": 4},
         model={"name": model, "params": model_params},
         loss={"name": "tokenizer_reconstruction"},
         trainer={"max_steps": 3},

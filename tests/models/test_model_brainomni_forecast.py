@@ -151,7 +151,7 @@ def test_a_few_adam_steps_lower_the_loss():
 def test_the_brainomni_codes_path_in_miniature(signal_root, tmp_path):
     """brainomni trained and exported, the data encoded, brainomni_forecast trained on the
     codes with its levels taken from the data, and its rollouts decoded to signal."""
-    from engine_helpers import tiny_run, train_tokenizer_briefly
+    from engine_helpers import tiny_code_run, train_tokenizer_briefly
 
     from ephys_core.config import load_config
     from ephys_data.encoding import encode_dataset
@@ -172,44 +172,15 @@ def test_the_brainomni_codes_path_in_miniature(signal_root, tmp_path):
     )
     export_tokenizer(tmp_path / "tok/run/checkpoints/last.ckpt", tmp_path / "brainomni")
     encode_dataset(load_tokenizer(tmp_path / "brainomni"), [signal_root], tmp_path / "codes")
-    config = tiny_run(
+    config = tiny_code_run(
         tmp_path / "codes",
         tmp_path,
-        name="forecast",
-        data={
-            "dataset": {
-                "name": "tokens_next_step",
-                "params": {
-                    "roots": [str(tmp_path / "codes")],
-                    "window_seconds": 1.2,  # 30 code steps at 25 Hz
-                    "split": {"val": 0.2, "test": 0.2},
-                },
-            },
-        },
-        model={
+        "forecast",
+        {
             "name": "brainomni_forecast",
             "params": {"d_model": 16, "n_layers": 1, "n_heads": 2, "context_length": 64},
         },
-        evaluation={
-            "split": "test",
-            "evaluators": [
-                {
-                    "name": "decoded_forecast",
-                    "params": {
-                        "n_contexts": 4,
-                        "horizon_seconds": 0.8,
-                        "fit_segments": 4,
-                        "fit_seconds": 4.0,
-                        "ar_max_order": 4,
-                        "var_orders": [1, 2],
-                        "n_boot": 20,
-                    },
-                }
-            ],
-        },
-        trainer={"max_steps": 3},
     )
-    config["data"]["dataset"]["params"].pop("augmentations", None)
     result = train(load_config(config))
     assert result.global_step == 3
     params = load_config(str(tmp_path / "forecast" / "config.yaml")).params("model")

@@ -241,7 +241,7 @@ def test_rvq_levels_fold_into_one_token_per_latent():
 def test_the_flagship_path_in_miniature(signal_root, tmp_path):
     """brainomni trained and exported, the data encoded, flatgpt_rvq trained on the codes
     with its levels taken from the data, and its rollouts decoded to signal."""
-    from engine_helpers import tiny_run, train_tokenizer_briefly
+    from engine_helpers import TINY_FLATGPT_RVQ, tiny_code_run, train_tokenizer_briefly
 
     from ephys_core.config import load_config
     from ephys_data.encoding import encode_dataset
@@ -262,51 +262,7 @@ def test_the_flagship_path_in_miniature(signal_root, tmp_path):
     export_tokenizer(tmp_path / "tok/run/checkpoints/last.ckpt", tmp_path / "brainomni")
     artifact = load_tokenizer(tmp_path / "brainomni")
     encode_dataset(artifact, [signal_root], tmp_path / "codes")
-    config = tiny_run(
-        tmp_path / "codes",
-        tmp_path,
-        name="flagship",
-        data={
-            "dataset": {
-                "name": "tokens_next_step",
-                "params": {
-                    "roots": [str(tmp_path / "codes")],
-                    "window_seconds": 1.2,  # 30 code steps at 25 Hz
-                    "split": {"val": 0.2, "test": 0.2},
-                },
-            },
-        },
-        model={
-            "name": "flatgpt_rvq",
-            "params": {
-                "backbone": "qwen2_5_vl",
-                "d_model": 16,
-                "n_layers": 1,
-                "n_heads": 2,
-                "n_kv_heads": 1,
-                "context_length": 64,
-            },
-        },
-        evaluation={
-            "split": "test",
-            "evaluators": [
-                {
-                    "name": "decoded_forecast",
-                    "params": {
-                        "n_contexts": 4,
-                        "horizon_seconds": 0.8,
-                        "fit_segments": 4,
-                        "fit_seconds": 4.0,
-                        "ar_max_order": 4,
-                        "var_orders": [1, 2],
-                        "n_boot": 20,
-                    },
-                }
-            ],
-        },
-        trainer={"max_steps": 3},
-    )
-    config["data"]["dataset"]["params"].pop("augmentations", None)
+    config = tiny_code_run(tmp_path / "codes", tmp_path, "flagship", TINY_FLATGPT_RVQ)
     result = train(load_config(config))
     stored = load_config(str(tmp_path / "flagship" / "config.yaml"))
     params = stored.params("model")

@@ -98,6 +98,27 @@ class DataSection(Section):
     prefetch_factor: int | None = Field(None, gt=0, description="Batches prefetched per worker.")
     drop_last: bool = Field(True, description="Drop the last incomplete training batch.")
     mixup: MixupSection | None = Field(None, description="Mixup of training batches.")
+    tokenizer: Path | None = Field(
+        None,
+        description="Train on this tokenizer's codes of the dataset's `roots` (prepared "
+        "signals): a tokenizer folder (`ephys tokenizer export` or `fit`), or the checkpoint "
+        "(`.ckpt`) of a run that trained a tokenizer model (brainomni, braintokmix, "
+        "vidtok_fsq). `ephys train` exports a checkpoint once to "
+        "`<out_dir>/tokenizers/<name>-<identity>`, encodes the roots once into `codes_dir`, "
+        "and trains on the codes (a dataset that reads them, such as `tokens_next_step`).",
+    )
+    codes_dir: Path | None = Field(
+        None,
+        description="Where the codes of `tokenizer` are written (default: "
+        "`<out_dir>/codes/<tokenizer name>-<first 12 characters of its identity>`); runs "
+        "with the same tokenizer reuse them, encoding only sessions not encoded yet.",
+    )
+
+    @model_validator(mode="after")
+    def _codes_need_a_tokenizer(self) -> DataSection:
+        if self.codes_dir is not None and self.tokenizer is None:
+            raise ValueError("codes_dir is where data.tokenizer's codes go; give data.tokenizer")
+        return self
 
 
 class SchedulerSection(Section):

@@ -128,10 +128,11 @@ class _Attention(nn.Module):
             assert mask is not None, "learned sinks need an explicit mask"
             keys = F.pad(keys, (0, 0, 1, 0))
             values = F.pad(values, (0, 0, 1, 0))
-            sink = self.sinks.to(q.dtype).reshape(1, -1, 1, 1).expand(n, -1, length, 1)
-            mask = torch.cat(
-                [sink, _additive(mask, q.dtype).expand(n, self.n_heads, length, -1)], dim=-1
-            )
+            # (1, H, L, 1 + keys): the same for every sequence, broadcast over the batch
+            sink = self.sinks.to(q.dtype).reshape(1, -1, 1, 1).expand(1, -1, length, 1)
+            logits = _additive(mask, q.dtype)
+            logits = logits.expand(logits.shape[0], self.n_heads, length, -1)
+            mask = torch.cat([sink.expand(logits.shape[0], -1, -1, -1), logits], dim=-1)
         dropout = self.dropout if self.training else 0.0
         out = F.scaled_dot_product_attention(
             q, keys, values, attn_mask=mask, dropout_p=dropout, is_causal=mask is None, scale=scale

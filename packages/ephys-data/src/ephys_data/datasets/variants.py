@@ -126,6 +126,17 @@ class TokensNextStep(WindowedBuilder):
                 tokenizer = select([names.index(n) for n in self.ch_names])
             self.codec = tokenizer
 
+    @classmethod
+    def encode_signals(
+        cls, tokenizer: Any, roots: Any, out_dir: Any, *, on_event: Any = None
+    ) -> Any:
+        """Encode prepared signals into a code dataset this dataset reads (resumable): what
+        ``ephys train`` does with ``data.tokenizer``. See
+        :func:`ephys_data.encoding.encode_dataset`."""
+        from ephys_data.encoding import encode_dataset
+
+        return encode_dataset(tokenizer, roots, out_dir, on_event=on_event)
+
     def to_tokens(self, x: np.ndarray, segment: Segment) -> np.ndarray:
         """Raw segment -> int64 codes (they are codes already)."""
         return np.asarray(x, dtype=np.int64)

@@ -112,6 +112,7 @@ def tokenizer_rows(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "forecaster": entry["forecaster"],
                 "forecaster_train_seconds": entry["forecaster_train_seconds"],
                 "report": entry["report"],
+                "report_link": f"reports/{Path(entry['report']).parent.name}/report.md",
             }
         )
     return rows
@@ -128,18 +129,20 @@ def _tokenizer_markdown(board: dict[str, Any]) -> list[str]:
         "",
         f"One `{forecaster['name']}` (plain layers: `embedding: table`, `head: softmax`, no "
         f"highway) trained {forecaster['steps']} steps on each tokenizer's codes, windows of "
-        f"{forecaster['window_steps']} code steps; `decoded_forecast` decodes its rollouts "
+        f"{forecaster['window_steps']} code steps, and beside it the models made for one "
+        "tokenizer's codes (RVQ levels, latent images; the budget's `code_models`), on the "
+        "same windows; `decoded_forecast` decodes their rollouts "
         "through the tokenizer and scores them against the source recordings in tesla. "
         "Cross-entropies are in each tokenizer's own codes: compare each with its token "
-        f"frequency, not across rows. `{DECODED_REAL}` is the true continuation's own codes "
-        "decoded (the tokenizer's loss alone); AR, VAR and the null are scored on the same "
-        "contexts. Lower is better in every signal column.",
+        f"frequency, not across tokenizers. `{DECODED_REAL}` is the true continuation's own "
+        "codes decoded (the tokenizer's loss alone); AR, VAR and the null are scored on the "
+        "same contexts. Lower is better in every signal column.",
         "",
-        "| tokenizer | codes | model CE | token frequency CE | model PSD log-dist. | "
-        "model band-power div. | model coherence dist. | model diverges after (s) | "
-        f"{DECODED_REAL} PSD | VAR PSD | AR PSD | null PSD | tokenizer train (s) | "
-        "forecaster train (s) |",
-        "|" + "---|" * 14,
+        "| tokenizer | forecaster | codes | model CE | token frequency CE | model PSD "
+        "log-dist. | model band-power div. | model coherence dist. | model diverges after (s) "
+        f"| {DECODED_REAL} PSD | VAR PSD | AR PSD | null PSD | tokenizer train (s) | "
+        "forecaster train (s) | generation codes/s |",
+        "|" + "---|" * 16,
     ]
     for row in rows:
         signal = row["signal"]
@@ -154,6 +157,7 @@ def _tokenizer_markdown(board: dict[str, Any]) -> list[str]:
             + " | ".join(
                 [
                     row["tokenizer"],
+                    row["forecaster"],
                     row["codes"],
                     format_estimate(row["cross_entropy"]),
                     format_estimate(row["token_frequency"]),
@@ -167,6 +171,7 @@ def _tokenizer_markdown(board: dict[str, Any]) -> list[str]:
                     psd(NULL),
                     f"{row['tokenizer_train_seconds']:.0f}",
                     f"{row['forecaster_train_seconds']:.0f}",
+                    f"{row['generation']['codes_per_s']:,.0f}" if row.get("generation") else "-",
                 ]
             )
             + " |"
@@ -174,7 +179,7 @@ def _tokenizer_markdown(board: dict[str, Any]) -> list[str]:
     lines += [
         "",
         "Reports: "
-        + ", ".join(f"[{r['tokenizer']}](reports/codes-{r['tokenizer']}/report.md)" for r in rows),
+        + ", ".join(f"[{r['tokenizer']} {r['forecaster']}]({r['report_link']})" for r in rows),
         "",
     ]
     return lines

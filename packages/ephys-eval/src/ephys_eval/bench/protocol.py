@@ -1,4 +1,4 @@
-"""The frozen forecasting-benchmark protocol, ``ephys-forecast/3``, and its budgets.
+"""The frozen forecasting-benchmark protocol, ``ephys-forecast/4``, and its budgets.
 
 A protocol fixes everything that decides a score, so that two leaderboards written with the
 same protocol and data hash compare: the data (simulated MEG: subjects, minutes, seeds), its
@@ -27,7 +27,7 @@ from typing import Any
 
 __all__ = ["BUDGETS", "PROTOCOL", "Budget", "protocol_hash"]
 
-PROTOCOL = "ephys-forecast/3"
+PROTOCOL = "ephys-forecast/4"
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,10 @@ class Budget:
         ``{"name", "params", "steps", "window_steps"}``: the forecaster of every tokenizer
         row, with plain layers (``embedding: table``, ``head: softmax``, no highway), so
         that only the codes differ; ``window_steps`` code steps per training window.
+    code_models
+        Further rows on one tokenizer's codes: model name -> ``{"tokenizer", "params",
+        "steps"}``, for the models made for such codes (RVQ levels, latent images), trained
+        and scored as the code forecaster is on the same tokenizer's codes.
     decoded_evaluation
         Parameters of the ``decoded_forecast`` evaluator of the tokenizer rows.
     """
@@ -71,6 +75,7 @@ class Budget:
     evaluation: dict[str, Any]
     tokenizers: dict[str, dict[str, Any]] = field(default_factory=dict)
     code_forecaster: dict[str, Any] = field(default_factory=dict)
+    code_models: dict[str, dict[str, Any]] = field(default_factory=dict)
     decoded_evaluation: dict[str, Any] = field(default_factory=dict)
     default_steps: int = 1000
     lr: float = 2e-3
@@ -101,6 +106,7 @@ class Budget:
             "evaluation": self.evaluation,
             "tokenizers": self.tokenizers,
             "code_forecaster": self.code_forecaster,
+            "code_models": self.code_models,
             "decoded_evaluation": self.decoded_evaluation,
         }
 
@@ -128,6 +134,15 @@ _PLAIN_WAVENET = {
     "highway": "none",
 }
 
+#: the size of the smoke budget's transformers over a learned tokenizer's codes
+_SMOKE_CODE_TRANSFORMER = {
+    "d_model": 32,
+    "n_layers": 1,
+    "n_heads": 2,
+    "n_kv_heads": 1,
+    "context_length": 128,
+}
+
 BUDGETS: dict[str, Budget] = {
     "smoke": Budget(
         name="smoke",
@@ -141,6 +156,8 @@ BUDGETS: dict[str, Budget] = {
             "flatgpt": 60,
             "flatgpt_embeds": 60,
             "flatgpt_mix": 60,
+            "gpt2meg_trf": 60,
+            "gpt2meg_mix": 60,
         },
         models={
             "flatgpt": {
@@ -175,6 +192,26 @@ BUDGETS: dict[str, Budget] = {
                 "n_heads": 2,
                 "context_length": 128,
                 "dropout": 0.0,
+                **_CODES,
+            },
+            "gpt2meg_trf": {
+                "d_model": 32,
+                "n_layers": 1,
+                "n_heads": 2,
+                "n_kv_heads": 1,
+                "context_length": 128,
+                "mlp": "moe",
+                "n_experts": 4,
+                "learned_sinks": True,
+                **_CODES,
+            },
+            "gpt2meg_mix": {
+                "d_model": 32,
+                "n_layers": 1,
+                "n_heads": 2,
+                "channel_dim": 4,
+                "channel_dropout": 0.1,
+                "context_length": 128,
                 **_CODES,
             },
             "stgpt2meg": {
@@ -222,12 +259,42 @@ BUDGETS: dict[str, Budget] = {
                 "steps": 60,
                 "window_seconds": 1.28,
             },
+            "vidtok_fsq": {
+                "name": "vidtok_fsq",
+                "dataset": "sensor_image",
+                "dataset_params": {"image_size": 8, "target": "reconstruction"},
+                "model": {"channels": 4, "fsq_levels": [5, 5, 5]},
+                "steps": 30,
+                "window_seconds": 1.28,
+            },
         },
         code_forecaster={
             "name": "wavenet",
             "params": {**_PLAIN_WAVENET, "dilations": [1, 2, 4, 8, 16, 32]},
             "steps": 60,
             "window_steps": 100,
+        },
+        code_models={
+            "flatgpt_rvq": {
+                "tokenizer": "brainomni",
+                "params": {"backbone": "qwen2_5_vl", **_SMOKE_CODE_TRANSFORMER},
+                "steps": 60,
+            },
+            "flatgpt_embeds_rvq": {
+                "tokenizer": "brainomni",
+                "params": {"backbone": "qwen3", **_SMOKE_CODE_TRANSFORMER},
+                "steps": 60,
+            },
+            "brainomni_forecast": {
+                "tokenizer": "brainomni",
+                "params": {"d_model": 32, "n_layers": 1, "n_heads": 2, "context_length": 128},
+                "steps": 60,
+            },
+            "vqgpt2meg": {
+                "tokenizer": "vidtok_fsq",
+                "params": _SMOKE_CODE_TRANSFORMER,
+                "steps": 60,
+            },
         },
         decoded_evaluation={
             "n_contexts": 8,
@@ -349,7 +416,8 @@ SHARED = {
     "dataset": {"name": "mulaw_next_step", "mu": 255, "amplitude": 5.0},
     "evaluator": "token_forecast on the test split; tokenizer rows: decoded_forecast on the "
     "test split, in tesla",
-    # /2: AR and VAR orders up to 96 (the window), where /1 stopped at 32; /3: tokenizer rows
+    # /2: AR and VAR orders up to 96 (the window), where /1 stopped at 32; /3: tokenizer rows;
+    # /4: code models (further forecasters on one tokenizer's codes)
     "baselines": "AR(p <= 96) by AIC, ridge VAR(p <= 96) on held-out training segments",
     "seed": 0,
 }

@@ -194,7 +194,7 @@ def run_benchmark(
         scores it in signal space (:mod:`ephys_eval.bench.tokenizer_rows`).
     """
     from ephys_eval.bench.leaderboard import leaderboard_rows, tokenizer_rows, write_leaderboard
-    from ephys_eval.bench.tokenizer_rows import tokenizer_entry
+    from ephys_eval.bench.tokenizer_rows import tokenizer_entries
     from ephys_eval.sample_data import channel_choice, prepare, simulate_subjects
 
     if isinstance(budget, str) and budget not in BUDGETS:
@@ -232,7 +232,11 @@ def run_benchmark(
     entries = []
     for name in names:
         entries.append(_train_and_evaluate(spec, name, prepared, channels, out, peak, retrain, say))
-    coded = [tokenizer_entry(spec, key, prepared, channels, out, retrain, say) for key in keys]
+    coded = [
+        entry
+        for key in keys
+        for entry in tokenizer_entries(spec, key, prepared, channels, out, retrain, say)
+    ]
     board = {
         "protocol": PROTOCOL,
         "protocol_hash": protocol_hash(spec),

@@ -1,7 +1,7 @@
 """The benchmark's tokenizer rows: one forecaster trained on each tokenizer's codes, scored
 in signal space.
 
-For each tokenizer of the budget, :func:`tokenizer_entry`
+For each tokenizer of the budget, :func:`tokenizer_entries`
 
 1. makes the tokenizer from the training split: a fixed one (mu-law, quantile) is fitted with
    ``ephys tokenizer fit``'s function; a learned one (brainomni, braintokmix, vidtok_fsq) is
@@ -9,7 +9,9 @@ For each tokenizer of the budget, :func:`tokenizer_entry`
 2. encodes the prepared data once (``ephys tokenizer encode``; resumable, keyed by the
    tokenizer's identity);
 3. trains the budget's ``code_forecaster`` on the codes (``tokens_next_step``), with windows
-   of ``window_steps`` code steps whatever the code rate;
+   of ``window_steps`` code steps whatever the code rate, and each of the budget's
+   ``code_models`` configured for that tokenizer (models made for such codes: RVQ levels,
+   latent images);
 4. evaluates it with ``decoded_forecast``: rollouts decoded through the tokenizer and
    compared with the source recordings in tesla, beside AR/VAR fitted on the sources.
 
@@ -26,7 +28,7 @@ from ephys_core.errors import ConfigError
 from ephys_eval.bench.protocol import SHARED, Budget
 from ephys_eval.sample_data import cosine_optim, cpu_trainer
 
-__all__ = ["tokenizer_entry"]
+__all__ = ["code_forecasters", "tokenizer_entries"]
 
 
 def _run(
@@ -114,23 +116,30 @@ def _make_tokenizer(
 
 
 def _forecaster_run(
-    budget: Budget, key: str, codes: Path, channels: Any, code_rate: float, out: Path
+    budget: Budget,
+    run_name: str,
+    forecaster: dict[str, Any],
+    codes: Path,
+    channels: Any,
+    code_rate: float,
+    out: Path,
 ) -> dict[str, Any]:
-    spec = budget.code_forecaster
+    """The run ``run_name`` that trains ``forecaster`` (``{"name", "params", "steps"}``) on
+    the ``codes``, with the budget's code windows, and evaluates it decoded."""
     params = {
         "roots": [str(codes)],
-        "window_seconds": int(spec["window_steps"]) / code_rate,
+        "window_seconds": int(budget.code_forecaster["window_steps"]) / code_rate,
         "channels": channels,
     }
-    model = {"name": spec["name"], "params": dict(spec["params"])}
+    model = {"name": forecaster["name"], "params": dict(forecaster["params"])}
     run = _run(
         budget,
-        f"codes-{key}",
+        run_name,
         "tokens_next_step",
         params,
         model,
         "cross_entropy",
-        int(spec["steps"]),
+        int(forecaster["steps"]),
         out,
     )
     run["evaluation"] = {
@@ -140,7 +149,19 @@ def _forecaster_run(
     return run
 
 
-def tokenizer_entry(
+def code_forecasters(budget: Budget, key: str) -> list[dict[str, Any]]:
+    """The forecasters trained on tokenizer ``key``'s codes: the budget's code forecaster,
+    then the code models configured for that tokenizer (each ``{"name", "params",
+    "steps"}``)."""
+    named = [
+        {"name": name, **{k: v for k, v in spec.items() if k != "tokenizer"}}
+        for name, spec in budget.code_models.items()
+        if spec["tokenizer"] == key
+    ]
+    return [budget.code_forecaster, *named]
+
+
+def tokenizer_entries(
     budget: Budget,
     key: str,
     prepared: Path,
@@ -148,8 +169,9 @@ def tokenizer_entry(
     out: Path,
     retrain: bool,
     say: Any,
-) -> dict[str, Any]:
-    """Make tokenizer ``key``, encode the data, train the code forecaster and score it."""
+) -> list[dict[str, Any]]:
+    """Make tokenizer ``key``, encode the data, train each of its code forecasters
+    (:func:`code_forecasters`) and score them: one entry each."""
     from ephys_core.config import load_config
     from ephys_data.encoding import encode_dataset
     from ephys_data.format import PreparedDataset
@@ -168,28 +190,35 @@ def tokenizer_entry(
     # per-channel codes keep the benchmark's channels; a learned tokenizer's latent rows are
     # all its codes (it was trained on those channels)
     per_channel = bool(getattr(tokenizer, "samplewise", False))
-    raw = _forecaster_run(
-        budget, key, codes, channels if per_channel else None, sfreq / stride, out
-    )
-    record = train_once(raw, retrain, say, f"{budget.code_forecaster['name']} on {key} codes")
-    say(f"evaluating {budget.code_forecaster['name']} on {key} codes")
-    evaluation = evaluate(
-        Path(record["checkpoint"]), load_config(raw), out / "reports" / f"codes-{key}"
-    )
-    spec = record["plan"].data_spec
-    return {
-        "tokenizer": key,
-        "name": artifact.name,
-        "identity": artifact.identity,
-        "time_stride": stride,
-        "code_rows": int(spec["n_channels"]),
-        "vocab_size": int(spec["vocab_size"]),
-        "tokenizer_train_seconds": made["train_seconds"],
-        "tokenizer_steps": made["steps"],
-        "forecaster": budget.code_forecaster["name"],
-        "forecaster_steps": record["steps"],
-        "forecaster_train_seconds": float(record["train_seconds"]),
-        "checkpoint": record["checkpoint"],
-        "report": str(evaluation.report),
-        "evaluation": evaluation.summary["evaluators"]["decoded_forecast"],
-    }
+    entries = []
+    for forecaster in code_forecasters(budget, key):
+        name = forecaster["name"]
+        # the budget's code forecaster keeps the run name it had before code models
+        run_name = f"codes-{key}" if forecaster is budget.code_forecaster else f"codes-{key}-{name}"
+        rows = channels if per_channel else None
+        raw = _forecaster_run(budget, run_name, forecaster, codes, rows, sfreq / stride, out)
+        record = train_once(raw, retrain, say, f"{name} on {key} codes")
+        say(f"evaluating {name} on {key} codes")
+        evaluation = evaluate(
+            Path(record["checkpoint"]), load_config(raw), out / "reports" / run_name
+        )
+        spec = record["plan"].data_spec
+        entries.append(
+            {
+                "tokenizer": key,
+                "name": artifact.name,
+                "identity": artifact.identity,
+                "time_stride": stride,
+                "code_rows": int(spec["n_channels"]),
+                "vocab_size": int(spec["vocab_size"]),
+                "tokenizer_train_seconds": made["train_seconds"],
+                "tokenizer_steps": made["steps"],
+                "forecaster": name,
+                "forecaster_steps": record["steps"],
+                "forecaster_train_seconds": float(record["train_seconds"]),
+                "checkpoint": record["checkpoint"],
+                "report": str(evaluation.report),
+                "evaluation": evaluation.summary["evaluators"]["decoded_forecast"],
+            }
+        )
+    return entries

@@ -44,7 +44,7 @@ def bench_command(
 ) -> None:
     """Run the forecasting benchmark: every model beside classical baselines, one leaderboard.
 
-    The protocol (ephys-forecast/3) fixes the data, preprocessing, split, windows, metrics,
+    The protocol (ephys-forecast/4) fixes the data, preprocessing, split, windows, metrics,
     baselines and seeds; the budget fixes model sizes and training steps. The leaderboard
     (markdown, JSON, PNG) shows each model's test cross-entropy relative to the best
     classical baseline, its rollouts against real data, its training cost and its generation

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -29,12 +29,21 @@ def train_command(
     Everything is checked before any work. Checkpoints, logs (CSV by default), the resolved
     configuration and a summary go to `<out_dir>/<name>/`. `--resume` continues an interrupted
     run exactly where it stopped; `--overwrite` replaces an earlier run of the same name.
+
+    With `data.tokenizer` (a tokenizer folder, or a tokenizer training run's checkpoint), the
+    dataset's signals are encoded once into `data.codes_dir` (default
+    `<out_dir>/codes/<tokenizer>-<identity>`) and the model trains on the codes; later runs
+    reuse them.
     """
     from ephys_core.cli.render import message
     from ephys_core.config import load_config
     from ephys_models.training import plan_training
 
-    plan = plan_training(load_config(config, override or ()), resume=resume, overwrite=overwrite)
+    run = load_config(config, override or ())
+    if run.data is not None and run.data.tokenizer is not None:
+        plan = _plan_on_codes(run, resume=resume, overwrite=overwrite)
+    else:
+        plan = plan_training(run, resume=resume, overwrite=overwrite)
     from ephys_models.training import execute, quiet_lightning
 
     quiet_lightning()
@@ -48,3 +57,23 @@ def train_command(
     message(f"run folder: {result.run_dir}")
     if result.best_checkpoint:
         message(f"best checkpoint: {result.best_checkpoint}")
+
+
+def _plan_on_codes(run: Any, **options: bool) -> Any:
+    """The plan of a run on ``data.tokenizer``'s codes, with a bar while it encodes (the
+    export and the encoding log what they did)."""
+    from ephys_core.cli.render import progress
+    from ephys_models.training import plan_training
+
+    with progress("encoding", None) as bar:
+
+        def on_event(kind: str, payload: Any) -> None:
+            if kind == "export":
+                bar.advance(0, f"exporting {payload}")
+            elif kind == "plan":
+                bar.total(payload["total"])
+                bar.advance(payload["skipped"], "encoding")
+            else:
+                bar.advance(1, f"encoded {payload}")
+
+        return plan_training(run, on_encode=on_event, **options)

@@ -225,9 +225,17 @@ def select_checkpoint(
 
     The configuration is ``config`` with ``overrides``, or else the one stored in the
     checkpoint (overrides then apply to it); the checkpoint is ``checkpoint``, or else the
-    run's best by recorded score (or its last).
+    run's best by recorded score (or its last). A configuration with ``data.tokenizer`` reads
+    the codes its training run encoded.
     """
     run = load_config(config, overrides or ()) if config is not None else None
+    if run is not None and run.data is not None and run.data.tokenizer is not None:
+        from ephys_models.training.tokenizer_data import tokenizer_codes, tokenizer_problems
+
+        problems = tokenizer_problems(run)
+        if problems:
+            raise ConfigError(problems, source=run._source)
+        run, _ = tokenizer_codes(run, encode=False)
     if checkpoint is None:
         if run is None:
             raise ConfigError("give a run configuration or --ckpt")

@@ -9,18 +9,23 @@ with one :class:`~ephys_core.errors.ConfigError` listing every problem with its 
    which replaces only an ephys run folder that holds neither the working directory nor the
    run's own data;
 3. the metrics that checkpointing and early stopping monitor, against those the loss declares;
-4. the data: the dataset is opened (memory-mapped, cheap), the model's data-derived parameters
-   are filled from its ``data_spec()`` and the model and loss check that they can consume it
-   (a context shorter than the window, a token model on continuous data, ...);
+4. the data: with ``data.tokenizer``, the tokenizer is exported (once per checkpoint) and the
+   signals encoded (once: later runs reuse the codes) after every check above has passed
+   (:mod:`ephys_models.training.tokenizer_data`), and the run reads the codes; the dataset is
+   opened (memory-mapped, cheap), the model's data-derived parameters are filled from its
+   ``data_spec()`` and the model and loss check that they can consume it (a context shorter
+   than the window, a token model on continuous data, ...);
 5. the hardware the trainer section asks for, the optimiser and scheduler names;
 6. when resuming, that the configuration and the data still match the checkpoint.
 
 Only then does :func:`ephys_models.training.train` touch the run folder. This module imports
-neither torch nor Lightning at import time; steps 5 and 6 import torch when they need it.
+neither torch nor Lightning at import time; steps 5 and 6, and reading the checkpoint that
+``data.tokenizer`` names, import torch when they need it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +36,7 @@ from ephys_core.plugins import get_registry
 from ephys_models.training.binding import bind_params
 from ephys_models.training.compat import data_spec_problems, resume_problems
 from ephys_models.training.run_folder import RunFolder, is_launched_child
+from ephys_models.training.tokenizer_data import TokenizerCodes, tokenizer_codes, tokenizer_problems
 
 __all__ = ["TrainingPlan", "build_dataset", "monitorable_metrics", "plan_training"]
 
@@ -60,6 +66,9 @@ class TrainingPlan:
         starts for the other ranks of a distributed run).
     warnings
         Things the user should know that do not stop the run.
+    codes
+        With ``data.tokenizer``: the tokenizer, the code dataset the run reads and what
+        encoding did.
     """
 
     config: RunConfig
@@ -70,6 +79,7 @@ class TrainingPlan:
     replace: bool = False
     owner: bool = True
     warnings: list[str] = field(default_factory=list)
+    codes: TokenizerCodes | None = None
 
     @property
     def run_data(self) -> dict[str, Any]:
@@ -141,8 +151,9 @@ def _light_problems(config: RunConfig) -> list[str]:
     problems = []
     if config.tokenizer is not None:
         problems.append(
-            "tokenizer: `ephys train` does not read this section (token datasets tokenize "
-            "their data themselves, e.g. mulaw_next_step's mu and amplitude); remove it"
+            "tokenizer: `ephys train` does not read this section (it is `ephys tokenizer "
+            "fit`'s); to train on a tokenizer's codes, give its folder or its training run's "
+            "checkpoint as data.tokenizer (mulaw_next_step tokenizes signals itself)"
         )
     if trainer.swa is not None and isinstance(trainer.swa.epoch_start, float):
         if trainer.max_epochs is None:
@@ -164,6 +175,8 @@ def _folder_problems(
         return []
     assert config.data is not None
     roots = config.params("data.dataset").model_dump().get("roots") or []
+    if config.data.codes_dir is not None:
+        roots = [*roots, config.data.codes_dir]
     if overwrite:
         return folder.overwrite_problems(roots)
     if folder.has_checkpoints():
@@ -246,7 +259,11 @@ def _fail(problems: list[str], config: RunConfig, hint: str | None = None) -> No
 
 
 def plan_training(
-    config: RunConfig, *, resume: bool = False, overwrite: bool = False
+    config: RunConfig,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    on_encode: Callable[[str, Any], None] | None = None,
 ) -> TrainingPlan:
     """Check a run configuration completely and return what training will do.
 
@@ -258,6 +275,9 @@ def plan_training(
         Continue the run from its ``last.ckpt``.
     overwrite
         Replace an existing run of the same name.
+    on_encode
+        Progress of the export and the encoding ``data.tokenizer`` asks for (see
+        :func:`~ephys_models.training.tokenizer_data.tokenizer_codes`).
 
     Raises
     ------
@@ -269,9 +289,11 @@ def plan_training(
     folder = RunFolder(config.out_dir, config.name)
     owner = not is_launched_child()
     problems = _light_problems(config) + _monitor_problems(config, None)
+    problems += tokenizer_problems(config)
     if owner:
         problems += _folder_problems(config, folder, resume=resume, overwrite=overwrite)
     _fail(problems, config)
+    config, codes = tokenizer_codes(config, encode=owner, on_event=on_encode)
     builder = build_dataset(config)
     spec = dict(builder.data_spec())
     has_val = spec["splits"]["val"]["windows"] > 0
@@ -288,6 +310,7 @@ def plan_training(
         resume=resume,
         replace=overwrite and folder.path.exists(),
         owner=owner,
+        codes=codes,
     )
     if resume:
         _fail(_resume_problems(plan), config, RESUME_HINT)
