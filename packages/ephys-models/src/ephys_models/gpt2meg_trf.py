@@ -53,6 +53,10 @@ class GPT2MEGTrf(ChannelFoldedModel):
     "subject": (B,)}``; output logits ``(B, C, T, vocab_size)``, output ``t`` predicting the
     token at ``t + 1`` from inputs ``<= t``. Generation keeps every layer's keys and values.
     With ``mlp: moe`` the load-balancing loss of the experts joins the training objective.
+
+    After ephys-gpt's GPT2MEG_Trf and brain-gen ("Scaling Next-Brain-Token Prediction for
+    MEG", arXiv 2601.20138); mixture of experts as in the Switch Transformer (Fedus et al.
+    2021, arXiv 2101.03961), learned sinks as in gpt-oss.
     """
 
     Config: ClassVar[type[GPT2MEGTrfConfig]] = GPT2MEGTrfConfig
@@ -97,6 +101,9 @@ class GPT2MEGCond(GPT2MEGTrf):
     tensor means no condition, label 0 everywhere); output ``(B, C, T, vocab_size)``, output
     ``t`` from inputs ``<= t``. Generation repeats the last context label unless it is given
     the future conditions.
+
+    After ephys-gpt's GPT2MEG_Cond; FiLM after Perez et al. 2018 ("FiLM: Visual Reasoning with
+    a General Conditioning Layer", arXiv 1709.07871).
     """
 
     Config: ClassVar[type[GPT2MEGCondConfig]] = GPT2MEGCondConfig
@@ -162,6 +169,9 @@ class GPT2MEGMix(TokenModel):
 
     Input ``(B, C, T)`` ids (or the mapping); output ``(B, C, T, vocab_size)``, output ``t``
     from inputs ``<= t``. Generation keeps the keys and values, one position per step.
+
+    After ephys-gpt's GPT2MEGMix and brain-gen's channel-mixing models ("Scaling
+    Next-Brain-Token Prediction for MEG", arXiv 2601.20138).
     """
 
     Config: ClassVar[type[GPT2MEGMixConfig]] = GPT2MEGMixConfig

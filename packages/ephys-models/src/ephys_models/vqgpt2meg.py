@@ -46,6 +46,9 @@ class VQGPT2MEG(TokenModel):
     ``t + 1`` from every cell of steps ``<= t``. Generation keeps the keys and values and
     feeds one latent image (``rows`` tokens) per forward pass. With ``mlp: moe`` the experts'
     load-balancing loss joins the training objective.
+
+    After ephys-gpt's VQGPT2MEG and VideoGPT (Yan et al. 2021, "VideoGPT: Video Generation
+    using VQ-VAE and Transformers", arXiv 2104.10157).
     """
 
     Config: ClassVar[type[VQGPT2MEGConfig]] = VQGPT2MEGConfig

@@ -143,6 +143,15 @@ _SMOKE_CODE_TRANSFORMER = {
     "context_length": 128,
 }
 
+#: and the standard budget's, as wide as its gpt2meg
+_STANDARD_CODE_TRANSFORMER = {
+    "d_model": 64,
+    "n_layers": 2,
+    "n_heads": 4,
+    "n_kv_heads": 2,
+    "context_length": 128,
+}
+
 BUDGETS: dict[str, Budget] = {
     "smoke": Budget(
         name="smoke",
@@ -395,6 +404,28 @@ BUDGETS: dict[str, Budget] = {
             "params": {**_PLAIN_WAVENET, "dilations": [1, 2, 4, 8, 16, 32, 64] * 2},
             "steps": 800,
             "window_steps": 100,
+        },
+        code_models={
+            "flatgpt_rvq": {
+                "tokenizer": "brainomni",
+                "params": {"backbone": "qwen2_5_vl", **_STANDARD_CODE_TRANSFORMER},
+                "steps": 800,
+            },
+            "flatgpt_embeds_rvq": {
+                "tokenizer": "brainomni",
+                "params": {"backbone": "qwen3", **_STANDARD_CODE_TRANSFORMER},
+                "steps": 800,
+            },
+            "brainomni_forecast": {
+                "tokenizer": "brainomni",
+                "params": {"d_model": 64, "n_layers": 2, "n_heads": 4, "context_length": 128},
+                "steps": 800,
+            },
+            "vqgpt2meg": {
+                "tokenizer": "vidtok_fsq",
+                "params": _STANDARD_CODE_TRANSFORMER,
+                "steps": 800,
+            },
         },
         decoded_evaluation={
             "n_contexts": 32,
