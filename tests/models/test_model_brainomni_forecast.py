@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from pydantic import ValidationError
+from reach_helpers import embedding_gradients
 
 from ephys_models.brainomni_forecast import BrainOmniForecast
 from ephys_models.configs.brainomni_forecast import BrainOmniForecastConfig
@@ -42,23 +43,12 @@ def test_levels_fold_into_one_stream_per_latent():
 def test_each_output_reads_every_latent_and_level_up_to_its_step_and_nothing_later():
     model = build()
     x = ids(model)
-    seen = {}
-
-    def keep(module, inputs, output):
-        output.retain_grad()
-        seen["embeds"] = output
-        return output
-
-    handle = model.codes.register_forward_hook(keep)
-    logits = model(x)  # (1, rows, T, V)
-    handle.remove()
-    embeds = seen["embeds"]  # (1, rows, T, D): one vector per level of every latent
+    # the embeddings are (1, rows, T, D): one vector per level of every latent
+    logits, grad_of = embedding_gradients(model, model.codes, x)  # (1, rows, T, V)
     rows, steps = x.shape[1], x.shape[2]
     for step in range(steps):
         for row in range(rows):
-            embeds.grad = None
-            logits[0, row, step].sum().backward(retain_graph=True)
-            touched = embeds.grad.abs().sum(-1)[0] > 0  # (rows, T)
+            touched = grad_of(logits[0, row, step].sum()).abs().sum(-1)[0] > 0  # (rows, T)
             assert bool(touched[:, : step + 1].all()), (row, step)
             assert not bool(touched[:, step + 1 :].any()), (row, step)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from pydantic import ValidationError
+from reach_helpers import backbone_lengths, embedding_gradients
 
 from ephys_models.configs.flatgpt import BACKBONES, FlatGPTConfig
 from ephys_models.flatgpt import FlatGPT
@@ -56,24 +57,11 @@ def test_the_mask_is_block_causal():
 def test_each_output_reads_every_channel_up_to_its_step_and_nothing_later(backbone):
     model = build(backbone)
     x = ids(model, batch=1)
-    embed = model.wte
-    seen = {}
-
-    def keep(module, inputs, output):
-        output.retain_grad()
-        seen["embeds"] = output
-        return output
-
-    handle = embed.register_forward_hook(keep)
-    logits = model(x)  # (1, C, T, V)
-    handle.remove()
-    embeds = seen["embeds"]  # (1, C, T, D)
+    logits, grad_of = embedding_gradients(model, model.wte, x)  # (1, C, T, V)
     c, t = x.shape[1], x.shape[2]
     for step in range(t):
         for channel in range(c):
-            embeds.grad = None
-            logits[0, channel, step].sum().backward(retain_graph=True)
-            touched = embeds.grad.abs().sum(-1)[0] > 0  # (C, T)
+            touched = grad_of(logits[0, channel, step].sum()).abs().sum(-1)[0] > 0  # (C, T)
             assert bool(touched[:, : step + 1].all()), (backbone, channel, step)
             assert not bool(touched[:, step + 1 :].any()), (backbone, channel, step)
 
@@ -173,13 +161,7 @@ def test_one_position_per_step_reads_every_channel(name):
     torch.manual_seed(0)
     model = cls(cls.example_config()).eval()
     x = ids(model, batch=1, steps=6)
-    lengths = []
-    handle = model.backbone.register_forward_pre_hook(
-        lambda module, args, kwargs: lengths.append(kwargs["inputs_embeds"].shape[1]),
-        with_kwargs=True,
-    )
-    base = model(x)
-    handle.remove()
+    base, lengths = backbone_lengths(model, x)
     assert lengths == [6]  # T positions, not C * T
     changed = x.clone()
     changed[0, 0, 3] = (changed[0, 0, 3] + 1) % model.config.vocab_size  # channel 0, step 3
@@ -217,13 +199,7 @@ def test_rvq_levels_fold_into_one_token_per_latent():
     model = FlatGPTRVQ(FlatGPTRVQ.example_config()).eval()  # 2 levels x 3 latents
     assert (model.levels, model.latents) == (2, 3)
     x = ids(model, batch=1, steps=5)
-    lengths = []
-    handle = model.backbone.register_forward_pre_hook(
-        lambda module, args, kwargs: lengths.append(kwargs["inputs_embeds"].shape[1]),
-        with_kwargs=True,
-    )
-    base = model(x)
-    handle.remove()
+    base, lengths = backbone_lengths(model, x)
     assert lengths == [3 * 5] and base.shape == (1, 6, 5, 16)
     changed = x.clone()
     changed[0, 4, 2] = (changed[0, 4, 2] + 1) % 16  # level 1 of latent 1, step 2
@@ -286,18 +262,8 @@ def test_a_sliding_window_with_sinks_hides_the_middle_of_the_past():
     ]
     model = build("qwen3", sliding_window=2, attention_sinks=1)
     x = ids(model, batch=1, steps=6)
-    seen = {}
-
-    def keep(module, inputs, output):
-        output.retain_grad()
-        seen["embeds"] = output
-        return output
-
-    handle = model.wte.register_forward_hook(keep)
-    logits = model(x)
-    handle.remove()
-    logits[0, 0, 5].sum().backward()
-    touched = (seen["embeds"].grad.abs().sum(-1)[0] > 0).any(0)  # per step
+    logits, grad_of = embedding_gradients(model, model.wte, x)
+    touched = (grad_of(logits[0, 0, 5].sum()).abs().sum(-1)[0] > 0).any(0)  # per step
     # two layers: step 5 reads steps 4, 5 and the sink 0 directly, and through them step 3
     assert touched.tolist() == [True, False, False, True, True, True]
     greedy = Sampler(strategy="argmax")

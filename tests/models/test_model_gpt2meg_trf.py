@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from pydantic import ValidationError
+from reach_helpers import embedding_gradients
 
 from ephys_models.configs.decoder import DecoderConfig
 from ephys_models.configs.gpt2meg import GPT2MEGMixConfig, GPT2MEGTrfConfig, VQGPT2MEGConfig
@@ -214,20 +215,9 @@ def test_gpt2meg_mix_heads_are_tied_to_each_channels_codes():
 def test_vqgpt2meg_reads_every_cell_of_its_step_and_nothing_later():
     model = VQGPT2MEG(VQGPT2MEG.example_config()).eval()
     x = model.example_input(batch_size=1)["x"]  # (1, 4 cells, T)
-    seen = {}
-
-    def keep(module, inputs, output):
-        output.retain_grad()
-        seen["embeds"] = output
-        return output
-
-    handle = model.wte.register_forward_hook(keep)
-    logits = model(x)
-    handle.remove()
+    logits, grad_of = embedding_gradients(model, model.wte, x)
     for step in (0, 3, x.shape[-1] - 1):
-        seen["embeds"].grad = None
-        logits[0, 2, step].sum().backward(retain_graph=True)
-        touched = seen["embeds"].grad.abs().sum(-1)[0] > 0  # (cells, T)
+        touched = grad_of(logits[0, 2, step].sum()).abs().sum(-1)[0] > 0  # (cells, T)
         assert bool(touched[:, : step + 1].all()) and not bool(touched[:, step + 1 :].any())
 
 

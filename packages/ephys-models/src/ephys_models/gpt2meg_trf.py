@@ -31,7 +31,7 @@ from ephys_models.codes import Prior
 from ephys_models.configs.gpt2meg import GPT2MEGCondConfig, GPT2MEGMixConfig, GPT2MEGTrfConfig
 from ephys_models.configs.token import TINY_EXAMPLE
 from ephys_models.token_model import TokenModel
-from ephys_models.transformer import Decoder, DecoderState
+from ephys_models.transformer import Decoder, DecoderModel, DecoderState
 
 __all__ = ["GPT2MEGCond", "GPT2MEGMix", "GPT2MEGTrf"]
 
@@ -42,7 +42,7 @@ def _logged(model: nn.Module, label: str) -> None:
     log.debug("%s: %d parameters", label, sum(p.numel() for p in model.parameters()))
 
 
-class GPT2MEGTrf(ChannelFoldedModel):
+class GPT2MEGTrf(DecoderModel, ChannelFoldedModel):
     """gpt2meg on ephys's own decoder transformer.
 
     Channels are folded into the batch: each channel is its own causal sequence over time and
@@ -78,10 +78,6 @@ class GPT2MEGTrf(ChannelFoldedModel):
 
     def code_table(self) -> nn.Embedding:
         return self.wte
-
-    def auxiliary_loss(self) -> torch.Tensor | None:
-        """The experts' weighted load-balancing loss of the last forward pass (MoE only)."""
-        return self.decoder.auxiliary_loss()
 
     def _network(self, h: torch.Tensor, batch: TokenBatch, state: Any, cache: bool) -> Any:
         return self.decoder(h, state=state, cache=cache)
@@ -157,7 +153,7 @@ class GPT2MEGCond(GPT2MEGTrf):
         return self.decoder(h, state=state, cache=cache, film=film, qk_extra=extra)
 
 
-class GPT2MEGMix(TokenModel):
+class GPT2MEGMix(DecoderModel, TokenModel):
     """The channels mixed at the input: one token per time step, a head per channel.
 
     Each channel has its own ``channel_dim``-wide code embedding table; a step's input is a
@@ -202,10 +198,6 @@ class GPT2MEGMix(TokenModel):
     def example_config(cls, workdir: Path | None = None) -> GPT2MEGMixConfig:
         base = GPT2MEGTrf.example_config().model_dump(exclude={"tie_embeddings", "learned_sinks"})
         return cls.Config(**{**base, "mlp": "dense", "channel_dim": 4, "channel_dropout": 0.2})
-
-    def auxiliary_loss(self) -> torch.Tensor | None:
-        """The experts' weighted load-balancing loss of the last forward pass (MoE only)."""
-        return self.decoder.auxiliary_loss()
 
     def _run(
         self, inputs: Any, state: Any, cache: bool, prior: Prior | None

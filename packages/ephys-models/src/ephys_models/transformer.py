@@ -24,6 +24,7 @@ from ephys_models.configs.decoder import DecoderConfig
 
 __all__ = [
     "Decoder",
+    "DecoderModel",
     "DecoderState",
     "MixtureOfExperts",
     "block_causal_mask",
@@ -338,3 +339,14 @@ class Decoder(nn.Module):
         return block_causal_mask(
             1, tokens_per_step, steps, past, device, cfg.sliding_window, cfg.attention_sinks
         )
+
+
+class DecoderModel:
+    """Mixin of a model whose network is a :class:`Decoder` in ``self.decoder``: its
+    ``auxiliary_loss`` is the decoder's (the experts' load balancing, for ``mlp: moe``)."""
+
+    decoder: Decoder
+
+    def auxiliary_loss(self) -> torch.Tensor | None:
+        """The experts' weighted load-balancing loss of the last forward pass (MoE only)."""
+        return self.decoder.auxiliary_loss()

@@ -30,14 +30,14 @@ from ephys_models.codes import Prior
 from ephys_models.configs.gpt2meg import VQGPT2MEGConfig
 from ephys_models.configs.token import TINY_EXAMPLE
 from ephys_models.token_model import TokenModel
-from ephys_models.transformer import Decoder
+from ephys_models.transformer import Decoder, DecoderModel
 
 __all__ = ["VQGPT2MEG"]
 
 log = get_logger(__name__)
 
 
-class VQGPT2MEG(TokenModel):
+class VQGPT2MEG(DecoderModel, TokenModel):
     """A block-causal transformer over the latent code images of a sensor-image tokenizer.
 
     Input ``(B, rows, T)`` int64 codes in ``[0, vocab_size)`` (row ``r`` is the cell ``(r //
@@ -85,10 +85,6 @@ class VQGPT2MEG(TokenModel):
     @classmethod
     def example_config(cls, workdir: Path | None = None) -> VQGPT2MEGConfig:
         return cls.Config(**{**TINY_EXAMPLE, "n_channels": 4}, n_kv_heads=1, ffn_mult=2)
-
-    def auxiliary_loss(self) -> torch.Tensor | None:
-        """The experts' weighted load-balancing loss of the last forward pass (MoE only)."""
-        return self.decoder.auxiliary_loss()
 
     def _run(
         self, inputs: Any, state: Any, cache: bool, prior: Prior | None

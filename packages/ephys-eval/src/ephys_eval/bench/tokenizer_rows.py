@@ -149,16 +149,20 @@ def _forecaster_run(
     return run
 
 
-def code_forecasters(budget: Budget, key: str) -> list[dict[str, Any]]:
-    """The forecasters trained on tokenizer ``key``'s codes: the budget's code forecaster,
-    then the code models configured for that tokenizer (each ``{"name", "params",
-    "steps"}``)."""
+def code_forecasters(budget: Budget, key: str) -> list[tuple[str, dict[str, Any]]]:
+    """``(run name, forecaster)`` of each forecaster trained on tokenizer ``key``'s codes: the
+    budget's code forecaster (run ``codes-<key>``, the name it had before code models), then
+    the code models configured for that tokenizer (``codes-<key>-<model>``), each
+    ``{"name", "params", "steps"}``."""
     named = [
-        {"name": name, **{k: v for k, v in spec.items() if k != "tokenizer"}}
+        (
+            f"codes-{key}-{name}",
+            {"name": name, **{k: v for k, v in spec.items() if k != "tokenizer"}},
+        )
         for name, spec in budget.code_models.items()
         if spec["tokenizer"] == key
     ]
-    return [budget.code_forecaster, *named]
+    return [(f"codes-{key}", budget.code_forecaster), *named]
 
 
 def tokenizer_entries(
@@ -191,10 +195,8 @@ def tokenizer_entries(
     # all its codes (it was trained on those channels)
     per_channel = bool(getattr(tokenizer, "samplewise", False))
     entries = []
-    for forecaster in code_forecasters(budget, key):
+    for run_name, forecaster in code_forecasters(budget, key):
         name = forecaster["name"]
-        # the budget's code forecaster keeps the run name it had before code models
-        run_name = f"codes-{key}" if forecaster is budget.code_forecaster else f"codes-{key}-{name}"
         rows = channels if per_channel else None
         raw = _forecaster_run(budget, run_name, forecaster, codes, rows, sfreq / stride, out)
         record = train_once(raw, retrain, say, f"{name} on {key} codes")
